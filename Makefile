@@ -1,0 +1,50 @@
+# Thin wrapper over CMake.  See README.md.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc)
+PREFIX ?= /usr/local
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build run test test-unit test-cli test-asan demo bench install clean
+
+all: build
+
+deps:
+	./scripts/install-deps.sh build test
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS)
+
+# The main job: dependencies, build, then memdup over this machine.
+run: deps build
+	$(BUILD)/tools/memdup --all
+
+test: deps build
+	./tests/run-all.sh $(BUILD)
+
+test-unit: build
+	cd $(BUILD) && ctest --output-on-failure
+
+test-cli: build
+	BUILD=$(abspath $(BUILD)) bats tests/cli
+
+# The whole suite again under AddressSanitizer + UBSan.
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DMERGEMEM_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	./tests/run-all.sh $(ASAN_BUILD)
+
+demo: deps build
+	./scripts/demo.sh $(BUILD)
+
+bench: deps build
+	./bench/run.sh $(BUILD)
+
+install: build
+	cmake --install $(BUILD) $(if $(DESTDIR),--prefix $(DESTDIR)$(PREFIX),)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

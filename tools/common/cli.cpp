@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "cli.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+
+#include "mergemem/log.hpp"
+
+#ifndef MERGEMEM_VERSION
+#define MERGEMEM_VERSION "0"
+#endif
+
+namespace mmcli {
+
+using namespace mergemem;
+
+void Tool::err(std::string_view msg) const
+{
+	std::fprintf(stderr, "%s: %.*s\n", name.c_str(), int(msg.size()), msg.data());
+}
+
+void Tool::info(std::string_view msg) const
+{
+	if (verbose)
+		err(msg);
+}
+
+void Tool::die(int code, std::string_view msg) const
+{
+	err(msg);
+	std::exit(code);
+}
+
+void add_selection_options(cxxopts::Options& o)
+{
+	o.add_options("Selection")
+	    ("a,all", "all processes the caller may read")
+	    ("u,user", "processes whose effective user is NAME or UID (comma-separated, repeatable)",
+	     cxxopts::value<std::vector<std::string>>(), "NAME|UID")
+	    ("n,name", "processes whose name matches REGEX (extended regex, as pgrep)", cxxopts::value<std::string>(), "REGEX")
+	    ("f,full", "match --name and --exclude against the full command line")
+	    ("x,exclude", "leave out PID, or processes whose name matches REGEX (repeatable)",
+	     cxxopts::value<std::vector<std::string>>(), "PID|REGEX")
+	    ("pids", "process ids", cxxopts::value<std::vector<std::string>>());
+}
+
+static std::regex compile(const Tool& t, const std::string& what, const std::string& re)
+{
+	try {
+		return std::regex(re, std::regex::extended | std::regex::optimize);
+	} catch (const std::regex_error& e) {
+		t.err(what + " '" + re + "': invalid regular expression (" + e.what() + ")");
+		std::exit(usage);
+	}
+}
+
+Criteria selection_from(const Tool& t, const cxxopts::ParseResult& r)
+{
+	Criteria c;
+	c.all = r.count("all") > 0;
+	c.full = r.count("full") > 0;
+	if (r.count("user"))
+		for (auto& list : r["user"].as<std::vector<std::string>>()) {
+			size_t i = 0;
+			while (i <= list.size()) {
+				size_t j = std::min(list.find(',', i), list.size());
+				auto u = resolve_user(std::string_view(list).substr(i, j - i));
+				if (!u)
+					t.die(usage, "--user: " + u.error().context + " — give a user name or a numeric uid");
+				c.users.push_back(*u);
+				i = j + 1;
+			}
+		}
+	if (r.count("name"))
+		c.name = compile(t, "--name", r["name"].as<std::string>());
+	if (r.count("exclude"))
+		for (auto& x : r["exclude"].as<std::vector<std::string>>()) {
+			if (auto pid = parse_pid(x))
+				c.exclude_pids.push_back(*pid);
+			else
+				c.exclude_names.push_back(compile(t, "--exclude", x));
+		}
+	if (r.count("pids")) {
+		for (auto& s : r["pids"].as<std::vector<std::string>>()) {
+			auto pid = parse_pid(s);
+			if (!pid)
+				t.die(usage, "argument " + pid.error().context + " — give process ids (e.g. from pgrep)");
+			c.pids.push_back(*pid);
+		}
+	}
+	if (c.all && !c.pids.empty())
+		t.die(usage, "--all cannot be combined with PIDs — drop one of them");
+	if (c.pids.empty() && !c.implicit()) {
+		if (isatty(STDIN_FILENO))
+			t.die(usage, "no processes selected — give PIDs, pipe them in (pgrep NAME | " + t.name +
+			                 "), or use --all, --user or --name");
+		std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+		auto pids = parse_pid_list(text);
+		if (!pids)
+			t.die(usage, "stdin: " + pids.error().context + " — expected whitespace-separated pids, as pgrep prints");
+		if (pids->empty())
+			t.die(partial, "stdin: no pids — nothing to do (did pgrep match anything?)");
+		c.pids = std::move(*pids);
+	}
+	return c;
+}
+
+std::string failure_hint(const Error& e)
+{
+	switch (e.code) {
+	case EACCES:
+	case EPERM:
+		return e.context + ": permission denied — run as the process's user, or as root (CAP_SYS_PTRACE)";
+	case ESRCH:
+		return e.context + (e.context.find("exited") == std::string::npos ? ": exited" : "") +
+		       " — nothing to report for it";
+	default:
+		return e.message();
+	}
+}
+
+std::string skip_message(const Skipped& s)
+{
+	std::string who = "pid " + std::to_string(s.pid) + (s.comm.empty() ? "" : " (" + s.comm + ")");
+	switch (s.reason) {
+	case SkipReason::not_found: return "pid " + std::to_string(s.pid) + ": no such process — check the pid (pgrep NAME)";
+	case SkipReason::gone: return who + ": exited before it could be opened";
+	case SkipReason::permission: return who + ": permission denied — run as its user, or as root (CAP_SYS_PTRACE)";
+	case SkipReason::kernel_thread: return who + ": kernel thread, it has no user memory — skipped";
+	case SkipReason::zombie: return who + ": zombie, it has no memory left — skipped (its parent has not reaped it)";
+	case SkipReason::self: return who + ": this process — skipped";
+	}
+	return who;
+}
+
+Selection select_or_die(const Tool& t, const Criteria& c)
+{
+	auto sel = select_processes(c);
+	if (!sel)
+		t.die(fatal, sel.error().message() + " — is /proc mounted?");
+	return std::move(*sel);
+}
+
+cxxopts::ParseResult parse_or_die(const Tool& t, cxxopts::Options& o, int argc, char** argv)
+{
+	try {
+		return o.parse(argc, argv);
+	} catch (const cxxopts::exceptions::exception& e) {
+		t.err(e.what());
+		std::fprintf(stderr, "Try '%s --help' for more information.\n", t.name.c_str());
+		std::exit(usage);
+	}
+}
+
+void raise_nofile()
+{
+	rlimit rl{};
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+void print_version(const Tool& t)
+{
+	std::printf("%s (mergemem) %s\n", t.name.c_str(), MERGEMEM_VERSION);
+}
+
+} // namespace mmcli
