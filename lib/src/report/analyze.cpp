@@ -116,6 +116,17 @@ void parallel_ranges(unsigned threads, size_t n, F&& f)
 		th.join();
 }
 
+template <class F>
+void run_threads(unsigned threads, F&& f)
+{
+	std::vector<std::thread> pool;
+	for (unsigned t = 1; t < threads; ++t)
+		pool.emplace_back([&, t] { f(t); });
+	f(0);
+	for (auto& th : pool)
+		th.join();
+}
+
 // Order valid records by (hash, pfn, position): a counting sort on the top
 // 16 hash bits (hashes are uniform), then small sorts per bucket.
 std::vector<uint32_t> order(const std::vector<PageRecord>& rec, unsigned threads)
@@ -198,7 +209,7 @@ Report analyze(const ScanResult& s, const AnalyzeOptions& opt)
 
 	std::vector<Acc> acc(threads);
 	const size_t nlabels = ix.labels().size();
-	parallel_ranges(threads, threads, [&](unsigned t, size_t, size_t) {
+	run_threads(threads, [&](unsigned t) {
 		Acc& a = acc[t];
 		a.proc.resize(s.processes.size());
 		a.label.resize(nlabels);

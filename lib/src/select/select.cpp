@@ -222,7 +222,11 @@ Result<Selection> select_processes(const Criteria& c, const procfs::Root& root)
 			// asked for by name: drop it silently.
 			if (!named && (why == SkipReason::not_found || why == SkipReason::gone))
 				continue;
-			sel.skipped.push_back({cand.pid, cand.comm, why, named, p.error().context});
+			std::string comm = cand.comm;
+			if (comm.empty())
+				if (auto st = procfs::read_stat(root, cand.pid))
+					comm = st->comm;
+			sel.skipped.push_back({cand.pid, comm, why, named, p.error().context});
 			continue;
 		}
 		if (cand.have_info && cand.began != p->starttime)
