@@ -4,8 +4,8 @@
 # (or prints the apt-get command to run when it is not root).
 set -eu
 
-BUILD="g++ cmake make pkg-config libcxxopts-dev libproc2-dev libxxhash-dev nlohmann-json3-dev"
-TEST="googletest libgtest-dev bats jq procps python3 util-linux passwd groff-base man-db"
+BUILD="build-essential g++ cmake make pkg-config libcxxopts-dev libproc2-dev libxxhash-dev nlohmann-json3-dev"
+TEST="googletest libgtest-dev bats jq procps python3 util-linux passwd groff-base man-db bash-completion"
 [ $# -gt 0 ] || set -- build test
 
 want=""

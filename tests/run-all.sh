@@ -19,6 +19,8 @@ else
 fi
 
 echo "== CLI tests (bats)"
+# No test may hang CI: each bats test gets two minutes.
+export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120}
 bats_out=$(bats --tap tests/cli 2>&1)
 echo "$bats_out"
 b_ok=$(grep -c '^ok ' <<<"$bats_out")

@@ -248,8 +248,9 @@ three_victims() {
 		start_victim --table 20000
 		start_victim --table 20000
 		( sleep 0.0$round; kill -KILL "$VPID" ) &
+		killer=$!
 		run "$MEMDUP" --mapping mm-fixture --json "${VPIDS[-2]}" "${VPIDS[-1]}"
-		wait
+		wait "$killer"
 		[ "$status" -le 1 ]
 		n=$(sed -n '/^{/,$p' <<<"$output" | jq '.summary.processes + .summary.processes_failed')
 		[ "$n" = "2" ]

@@ -1,0 +1,41 @@
+#!/usr/bin/env bats
+# Options cannot drift: every long option memdup --help lists appears in its
+# man page and its bash completion; the man page renders without warnings.
+
+load helpers
+
+long_options() {
+	"$1" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u
+}
+
+@test "every long option of memdup is in its man page and bash completion" {
+	missing=""
+	man=$(sed 's/\\//g' man/memdup.1)
+	for opt in $(long_options "$MEMDUP"); do
+		grep -qE -- "${opt}([^a-z-]|$)" <<<"$man" || missing+=" man:$opt"
+		grep -qw -- "$opt" completions/bash/memdup || missing+=" bash:$opt"
+	done
+	[ -z "$missing" ] || { echo "missing:$missing"; false; }
+}
+
+@test "man pages render without groff warnings" {
+	for page in man/*.[0-9]; do
+		out=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l "$page" 2>&1 >/dev/null)
+		[ -z "$out" ] || { echo "$page: $out"; false; }
+	done
+}
+
+@test "the bash completion offers options, values and pids" {
+	[ -r /usr/share/bash-completion/bash_completion ] || skip "bash-completion not installed"
+	run bash -c '
+		source /usr/share/bash-completion/bash_completion
+		source completions/bash/memdup
+		complete_words() { COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; _memdup; printf "%s\n" "${COMPREPLY[@]}"; }
+		echo "[opts]"; complete_words memdup --by
+		echo "[by]"; complete_words memdup --by ""
+		echo "[pid]"; complete_words memdup 1
+	'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"[by]"*"process"*"mapping"* ]]
+	[[ "$output" == *"[pid]"$'\n'"1"$'\n'* ]]
+}
