@@ -19,8 +19,9 @@ build: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 
 # The main job: dependencies, build, then memdup over this machine.
+# Exit status 1 only means some processes could not be read (named on stderr).
 run: deps build
-	$(BUILD)/tools/memdup --all
+	$(BUILD)/tools/memdup --all || [ $$? -eq 1 ]
 
 test: deps build
 	./tests/run-all.sh $(BUILD)

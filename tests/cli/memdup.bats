@@ -256,3 +256,23 @@ three_victims() {
 		[ "$n" = "2" ]
 	done
 }
+
+@test "scanned targets keep their memory and keep running in every wait state" {
+	states="pause nanosleep futex spin threads"
+	for state in $states; do
+		start_victim --table 500 --unique 50 --zero 20 --intra 10 --state $state --status "$VDIR/status.$state"
+	done
+	run "$MEMDUP" -j2 --full --name "seed $TAG "
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"5 processes"* ]]
+	i=0
+	for state in $states; do
+		kill -USR1 "${VPIDS[$i]}"
+		i=$((i + 1))
+	done
+	for state in $states; do
+		for n in $(seq 300); do [ -s "$VDIR/status.$state" ] && break; sleep 0.01; done
+		[ "$(cat "$VDIR/status.$state")" = "verify ok 580" ]
+	done
+	for p in "${VPIDS[@]}"; do kill -0 "$p"; done
+}

@@ -147,6 +147,14 @@ TEST(Scan, ResidentOnlyAndNothingFaultedIn)
 	}
 	uintptr_t addr = 0;
 	ASSERT_EQ(read(pipefd[0], &addr, sizeof addr), ssize_t(sizeof addr));
+	// Measure once the child sleeps in pause(): until then it may still be
+	// faulting in its own code (more so under ASan's interceptors).
+	for (int i = 0; i < 2000; ++i) {
+		auto w = read_file("/proc/" + std::to_string(child) + "/wchan");
+		if (w && w->find("pause") != std::string::npos)
+			break;
+		usleep(1000);
+	}
 	uint64_t before = rss_kb(child);
 	for (bool use_scan : {true, false}) {
 		UniqueFd pm(open(("/proc/" + std::to_string(child) + "/pagemap").c_str(), O_RDONLY));

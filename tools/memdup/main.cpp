@@ -100,12 +100,13 @@ int main(int argc, char** argv)
 	const bool progress = isatty(STDERR_FILENO) && !r.count("quiet");
 	const auto t0 = std::chrono::steady_clock::now();
 	bool drew = false;
+	const uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));
 	if (progress)
 		sopt.progress = [&](uint64_t done, uint64_t total) {
 			if (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1) || total == 0)
 				return;
 			std::fprintf(stderr, "\r\033[Kmemdup: scanning %3u%% (%s of %s)", unsigned(done * 100 / total),
-			             human_bytes(done * 4096).c_str(), human_bytes(total * 4096).c_str());
+			             human_bytes(done * page).c_str(), human_bytes(total * page).c_str());
 			drew = true;
 		};
 	auto scanned = scan(sel.processes, sopt);
