@@ -23,8 +23,10 @@ build: $(BUILD)/CMakeCache.txt
 run: deps build
 	$(BUILD)/tools/memdup --all || [ $$? -eq 1 ]
 
+# The whole suite: on the normal build, then on the ASan + UBSan build.
 test: deps build
 	./tests/run-all.sh $(BUILD)
+	$(MAKE) test-asan
 
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure
