@@ -44,3 +44,33 @@ teardown_victims() {
 memdup_fixture() {
 	"$MEMDUP" --mapping mm-fixture --json "$@"
 }
+
+MEMMERGE="$BUILD/tools/memmerge"
+KSM=/sys/kernel/mm/ksm
+
+# Every writable KSM knob with its value, one per line.
+ksm_knobs() {
+	local k
+	for k in run pages_to_scan sleep_millisecs smart_scan advisor_mode use_zero_pages max_page_sharing \
+		merge_across_nodes stable_node_chains_prune_millisecs; do
+		[ -e "$KSM/$k" ] && echo "$k $(cat "$KSM/$k")"
+	done
+}
+
+# Fails (and shows the difference) unless the knobs equal $KNOBS_BEFORE.
+knobs_unchanged() {
+	local now
+	now=$(ksm_knobs)
+	[ "$now" = "$KNOBS_BEFORE" ] || { diff <(echo "$KNOBS_BEFORE") <(echo "$now"); return 1; }
+}
+
+# Waits until FILE has a line matching PATTERN (up to ~10 s).
+wait_line() {
+	local i
+	for i in $(seq 1000); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.01
+	done
+	echo "no '$2' in $1: $(cat "$1" 2>/dev/null)" >&2
+	return 1
+}

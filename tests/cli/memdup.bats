@@ -276,3 +276,16 @@ three_victims() {
 	done
 	for p in "${VPIDS[@]}"; do kill -0 "$p"; done
 }
+
+@test "reading never unshares: fork-shared frames stay shared across scans" {
+	start_victim --table 500 --fork
+	child=$(pgrep -P "$VPID")
+	VPIDS+=("$child")
+	for round in 1 2; do
+		run "$MEMDUP" --mapping mm-fixture --json "$VPID" "$child"
+		[ "$status" -eq 0 ]
+		[ "$(jq -c '.summary | [.anon_pages, .anon_frames, .shared_pages, .duplicate_pages, .savings_pages]' <<<"$output")" = "[1000,500,1000,1000,0]" ]
+	done
+	MERGEMEM_PROC_MEM=1 run "$MEMDUP" --mapping mm-fixture --json "$VPID" "$child"
+	[ "$(jq .summary.shared_pages <<<"$output")" = "1000" ]
+}

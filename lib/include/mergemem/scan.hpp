@@ -39,6 +39,7 @@ struct MappingInfo {
 	bool file_backed = false;
 	bool bss = false;       // anonymous mapping right after a file mapping
 	Unmergeable anon_reason = Unmergeable::none; // reason for its anonymous pages
+	bool mergeable = false; // VM_MERGEABLE: may hold KSM pages
 	bool skipped = false;   // not read (VM_IO/VM_PFNMAP, [vsyscall], --mapping)
 	uint64_t present_skipped = 0;                // resident pages of a skipped mapping
 };

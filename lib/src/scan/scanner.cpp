@@ -170,6 +170,7 @@ void map_process(Shared& sh, uint32_t pi)
 		m.path = v.path;
 		m.file_backed = v.file_backed();
 		m.anon_reason = anon_reason(v);
+		m.mergeable = v.vmflags & VMF_MG;
 		if (m.file_backed)
 			m.label = basename_of(v.path) + (v.deleted ? " (deleted)" : "");
 		else if (!v.path.empty())
@@ -218,12 +219,13 @@ void map_process(Shared& sh, uint32_t pi)
 
 // Read [addr, addr+n pages) of a process into buf; returns pages read from
 // the start (short on a fault), or an error for the whole process.
-Result<size_t> read_pages(Shared& sh, uint32_t pi, const iovec* remote, size_t nremote, char* buf, size_t bytes)
+Result<size_t> read_pages(Shared& sh, uint32_t pi, const iovec* remote, size_t nremote, char* buf, size_t bytes,
+                          bool via_mem)
 {
 	const Process& p = sh.procs[pi];
 	ProcState& st = *sh.state[pi];
 	const size_t psz = sh.res.page_size;
-	if (!st.use_mem.load(std::memory_order_relaxed)) {
+	if (!via_mem && !st.use_mem.load(std::memory_order_relaxed)) {
 		iovec local{buf, bytes};
 		ssize_t n = ::process_vm_readv(p.pid, &local, 1, remote, nremote, 0);
 		if (n >= 0)
@@ -243,7 +245,8 @@ Result<size_t> read_pages(Shared& sh, uint32_t pi, const iovec* remote, size_t n
 			st.memfd.reset(::openat(p.dirfd.get(), "mem", O_RDONLY | O_CLOEXEC));
 			if (!st.memfd)
 				return fail(errno == ENOENT ? ESRCH : errno, "open mem");
-			sh.res.proc_mem_fallback = true;
+			if (!via_mem)
+				sh.res.proc_mem_fallback = true;
 		}
 	}
 	size_t pages = 0;
@@ -287,13 +290,20 @@ void scan_unit(Shared& sh, const Unit& u, std::vector<char>& buf, std::vector<ui
 	}
 	const size_t nent = *got / 8;
 	bool pfn_seen = false;
-	iovec remote[batch_pages];
 	uint32_t slot[batch_pages];
 	Hash128 hashes[batch_pages];
+	const bool mergeable = ps.mappings[run.mapping].mergeable;
+	// process_vm_readv pins pages (FOLL_PIN), and pinning an anonymous page
+	// that is not exclusive to its mapping makes the kernel unshare it
+	// (gup_must_unshare): reading would undo KSM merges and fork sharing.
+	// Such pages, and any page of a VM_MERGEABLE mapping (a KSM page can be
+	// mapped once), are read through /proc/PID/mem, which does not pin.
+	auto via_mem = [&](const PagemapEntry& e) { return mergeable || !e.exclusive(); };
 	size_t i = 0;
 	while (i < nent) {
-		// Gather up to batch_pages present pages, coalescing neighbours.
-		size_t nrem = 0, npg = 0;
+		// Gather up to batch_pages present pages read the same way.
+		size_t npg = 0;
+		bool batch_mem = false;
 		while (i < nent && npg < batch_pages) {
 			PagemapEntry e{pmbuf[i]};
 			if (!e.present()) {
@@ -302,11 +312,10 @@ void scan_unit(Shared& sh, const Unit& u, std::vector<char>& buf, std::vector<ui
 				st.lost.fetch_add(1, std::memory_order_relaxed);
 				continue;
 			}
-			uint64_t addr = base + i * psz;
-			if (nrem > 0 && uintptr_t(remote[nrem - 1].iov_base) + remote[nrem - 1].iov_len == addr)
-				remote[nrem - 1].iov_len += psz;
-			else
-				remote[nrem++] = iovec{reinterpret_cast<void*>(addr), psz};
+			if (npg == 0)
+				batch_mem = via_mem(e);
+			else if (via_mem(e) != batch_mem)
+				break;
 			uint64_t meta = e.pfn();
 			if (meta)
 				pfn_seen = true;
@@ -330,7 +339,7 @@ void scan_unit(Shared& sh, const Unit& u, std::vector<char>& buf, std::vector<ui
 				else
 					rem[nr++] = iovec{reinterpret_cast<void*>(addr), psz};
 			}
-			auto n = read_pages(sh, u.proc, rem, nr, buf.data(), (npg - first) * psz);
+			auto n = read_pages(sh, u.proc, rem, nr, buf.data(), (npg - first) * psz, batch_mem);
 			if (!n) {
 				sh.set_error(u.proc, proc_error(p, n.error().code, n.error().context));
 				return;
