@@ -8,12 +8,14 @@ long_options() {
 	"$1" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u
 }
 
-@test "every long option of memdup is in its man page and bash completion" {
+@test "every long option of each tool is in its man page and bash completion" {
 	missing=""
-	man=$(sed 's/\\//g' man/memdup.1)
-	for opt in $(long_options "$MEMDUP"); do
-		grep -qE -- "${opt}([^a-z-]|$)" <<<"$man" || missing+=" man:$opt"
-		grep -qw -- "$opt" completions/bash/memdup || missing+=" bash:$opt"
+	for tool in memdup memmerge; do
+		man=$(sed 's/\\//g' man/$tool.1)
+		for opt in $(long_options "$BUILD/tools/$tool"); do
+			grep -qE -- "${opt}([^a-z-]|$)" <<<"$man" || missing+=" $tool.1:$opt"
+			grep -qw -- "$opt" completions/bash/$tool || missing+=" bash/$tool:$opt"
+		done
 	done
 	[ -z "$missing" ] || { echo "missing:$missing"; false; }
 }
@@ -34,8 +36,13 @@ long_options() {
 		echo "[opts]"; complete_words memdup --by
 		echo "[by]"; complete_words memdup --by ""
 		echo "[pid]"; complete_words memdup 1
+		source completions/bash/memmerge
+		complete_words() { COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; _memmerge; printf "%s\n" "${COMPREPLY[@]}"; }
+		echo "[mode]"; complete_words memmerge --mode ""
+		echo "[backend]"; complete_words memmerge --backend k
 	'
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"[by]"*"process"*"mapping"* ]]
 	[[ "$output" == *"[pid]"$'\n'"1"$'\n'* ]]
+	[[ "$output" == *"[mode]"$'\n'"prctl"$'\n'"madvise"$'\n'"[backend]"$'\n'"kmod"* ]]
 }

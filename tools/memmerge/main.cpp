@@ -57,6 +57,7 @@ int main(int argc, char** argv)
 	    ("backend", "auto, kmod or ptrace", cxxopts::value<std::string>()->default_value("auto"), "NAME")
 	    ("allow-cross-user", "merge processes of different users (a side channel between them)")
 	    ("scan-rate", "ksmd pages_to_scan during the session", cxxopts::value<uint64_t>()->default_value("20000"), "PAGES")
+	    ("sleep", "ksmd sleep_millisecs during the session", cxxopts::value<uint64_t>()->default_value("1"), "MS")
 	    ("max-cpu", "CPU budget for ksmd, percent of one CPU", cxxopts::value<double>()->default_value("100"), "PCT")
 	    ("timeout", "give up waiting after SECONDS", cxxopts::value<double>()->default_value("60"), "SECONDS")
 	    ("keep-running", "leave ksmd running after the session");
@@ -106,14 +107,15 @@ int main(int argc, char** argv)
 		tool.die(backend.error().code == EINVAL ? Exit::usage : Exit::fatal, backend.error().context);
 	WatchOptions wopt;
 	wopt.ksm.pages_to_scan = r["scan-rate"].as<uint64_t>();
+	wopt.ksm.sleep_millisecs = r["sleep"].as<uint64_t>();
 	wopt.ksm.keep_running = r.count("keep-running") > 0;
 	wopt.ksm.stop = &g_signal;
 	wopt.max_cpu = r["max-cpu"].as<double>();
 	wopt.timeout = std::chrono::milliseconds(int64_t(r["timeout"].as<double>() * 1000));
 	wopt.stop = &g_signal;
 	wopt.boost = geteuid() == 0;
-	if (wopt.ksm.pages_to_scan == 0 || wopt.max_cpu <= 0 || wopt.max_cpu > 100 || wopt.timeout.count() <= 0)
-		tool.die(Exit::usage, "--scan-rate, --max-cpu (1-100) and --timeout must be positive");
+	if (wopt.ksm.pages_to_scan == 0 || wopt.ksm.sleep_millisecs == 0 || wopt.max_cpu <= 0 || wopt.max_cpu > 100 || wopt.timeout.count() <= 0)
+		tool.die(Exit::usage, "--scan-rate, --sleep, --max-cpu (1-100) and --timeout must be positive");
 
 	mmcli::raise_nofile();
 	auto sel = mmcli::select_or_die(tool, mmcli::selection_from(tool, r));

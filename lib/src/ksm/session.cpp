@@ -43,7 +43,8 @@ Result<std::string> read_knob(const procfs::Root& r, const std::string& k)
 Result<void> write_knob(const procfs::Root& r, const std::string& k, const std::string& v)
 {
 	std::string p = knob_path(r, k);
-	UniqueFd fd(::open(p.c_str(), O_WRONLY | O_CLOEXEC));
+	// O_TRUNC as the shell's ">" does: harmless on sysfs, needed on fixture trees.
+	UniqueFd fd(::open(p.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
 	if (!fd)
 		return fail(errno, "open " + p);
 	std::string line = v + "\n";
