@@ -157,6 +157,39 @@ cxxopts::ParseResult parse_or_die(const Tool& t, cxxopts::Options& o, int argc, 
 	}
 }
 
+void add_common_options(cxxopts::Options& o, const std::string& group, const std::string& verbose_help)
+{
+	o.add_options(group)
+	    ("q,quiet", "no progress line")
+	    ("v,verbose", verbose_help)
+	    ("h,help", "show this help and exit")
+	    ("V,version", "show the version and exit");
+}
+
+cxxopts::ParseResult start(Tool& t, cxxopts::Options& o, int argc, char** argv, const std::vector<std::string>& groups)
+{
+	o.custom_help("[options] [PID...]");
+	o.positional_help("");
+	o.parse_positional({"pids"});
+	auto r = parse_or_die(t, o, argc, argv);
+	if (r.count("help")) {
+		std::fputs(o.help(groups).c_str(), stdout);
+		std::printf("\nPIDs are read from stdin when none are given and stdin is not a terminal.\nSee %s(1).\n",
+		            t.name.c_str());
+		std::exit(ok);
+	}
+	if (r.count("version")) {
+		print_version(t);
+		std::exit(ok);
+	}
+	t.verbose = r.count("verbose") > 0;
+	set_log([&t](LogLevel l, std::string_view m) {
+		if (l != LogLevel::debug || t.verbose)
+			t.err(m);
+	});
+	return r;
+}
+
 void raise_nofile()
 {
 	rlimit rl{};

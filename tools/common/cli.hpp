@@ -35,6 +35,11 @@ mergemem::Selection select_or_die(const Tool& t, const mergemem::Criteria& c);
 std::string skip_message(const mergemem::Skipped& s);
 std::string failure_hint(const mergemem::Error& e);
 
+// -q, -v, -h and -V, in `group`.
+void add_common_options(cxxopts::Options& o, const std::string& group, const std::string& verbose_help);
+// Parses argv with the PID operands; answers --help and --version (exit 0);
+// sets tool.verbose and routes the library's log to stderr.
+cxxopts::ParseResult start(Tool& t, cxxopts::Options& o, int argc, char** argv, const std::vector<std::string>& groups);
 // Parse argv; on a bad option print "name: ...\nTry 'name --help'..." and exit 2.
 cxxopts::ParseResult parse_or_die(const Tool& t, cxxopts::Options& o, int argc, char** argv);
 // Raise RLIMIT_NOFILE's soft limit to the hard one: each process costs a

@@ -19,8 +19,6 @@ int main(int argc, char** argv)
 {
 	mmcli::Tool tool{"memdup"};
 	cxxopts::Options o("memdup", "Report identical memory pages across a set of processes.");
-	o.custom_help("[options] [PID...]");
-	o.positional_help("");
 	mmcli::add_selection_options(o);
 	o.add_options("Report")
 	    ("json", "print the mergemem.memdup/1 JSON document")
@@ -32,31 +30,13 @@ int main(int argc, char** argv)
 	    ("noheadings", "omit the table header line")
 	    ("mapping", "scan only mappings whose path (as in /proc/PID/maps) matches REGEX", cxxopts::value<std::string>(), "REGEX");
 	o.add_options("General")
-	    ("j,jobs", "scan with N threads (default: the number of CPUs)", cxxopts::value<unsigned>(), "N")
-	    ("q,quiet", "no progress line")
-	    ("v,verbose", "say what is scanned and how")
-	    ("h,help", "show this help and exit")
-	    ("V,version", "show the version and exit");
-	o.parse_positional({"pids"});
-	auto r = mmcli::parse_or_die(tool, o, argc, argv);
-	if (r.count("help")) {
-		std::fputs(o.help({"Selection", "Report", "General"}).c_str(), stdout);
-		std::puts("\nPIDs are read from stdin when none are given and stdin is not a terminal.\nSee memdup(1).");
-		return Exit::ok;
-	}
-	if (r.count("version")) {
-		mmcli::print_version(tool);
-		return Exit::ok;
-	}
+	    ("j,jobs", "scan with N threads (default: the number of CPUs)", cxxopts::value<unsigned>(), "N");
+	mmcli::add_common_options(o, "General", "say what is scanned and how");
+	auto r = mmcli::start(tool, o, argc, argv, {"Selection", "Report", "General"});
 	if (r.count("list-columns")) {
 		std::fputs(list_columns().c_str(), stdout);
 		return Exit::ok;
 	}
-	tool.verbose = r.count("verbose") > 0;
-	set_log([&](LogLevel l, std::string_view m) {
-		if (l != LogLevel::debug || tool.verbose)
-			tool.err(m);
-	});
 
 	AnalyzeOptions aopt;
 	RenderOptions ropt;

@@ -107,6 +107,8 @@ struct ScanResult {
 // only on resource exhaustion (ENOMEM) or cancellation (ECANCELED).
 [[nodiscard]] Result<ScanResult> scan(const std::vector<Process>& procs, const ScanOptions& opt,
                                       const procfs::Root& root = {});
+[[nodiscard]] Result<ScanResult> scan(const std::vector<const Process*>& procs, const ScanOptions& opt,
+                                      const procfs::Root& root = {});
 
 // Exposed for tests: the PAGEMAP_SCAN probe and the resident-run finder.
 [[nodiscard]] bool pagemap_scan_supported(int pagemap_fd);

@@ -100,7 +100,7 @@ struct ProcState {
 };
 
 struct Shared {
-	const std::vector<Process>& procs;
+	const std::vector<const Process*>& procs;
 	const ScanOptions& opt;
 	const Root& root;
 	ScanResult& res;
@@ -141,7 +141,7 @@ Error proc_error(const Process& p, int code, const std::string& what)
 // Phase 1 for one process.
 void map_process(Shared& sh, uint32_t pi)
 {
-	const Process& p = sh.procs[pi];
+	const Process& p = *sh.procs[pi];
 	ProcessScan& ps = sh.res.processes[pi];
 	const size_t psz = sh.res.page_size;
 	auto text = read_file_at(p.dirfd.get(), "smaps");
@@ -222,7 +222,7 @@ void map_process(Shared& sh, uint32_t pi)
 Result<size_t> read_pages(Shared& sh, uint32_t pi, const iovec* remote, size_t nremote, char* buf, size_t bytes,
                           bool via_mem)
 {
-	const Process& p = sh.procs[pi];
+	const Process& p = *sh.procs[pi];
 	ProcState& st = *sh.state[pi];
 	const size_t psz = sh.res.page_size;
 	if (!via_mem && !st.use_mem.load(std::memory_order_relaxed)) {
@@ -268,7 +268,7 @@ Result<size_t> read_pages(Shared& sh, uint32_t pi, const iovec* remote, size_t n
 
 void scan_unit(Shared& sh, const Unit& u, std::vector<char>& buf, std::vector<uint64_t>& pmbuf)
 {
-	const Process& p = sh.procs[u.proc];
+	const Process& p = *sh.procs[u.proc];
 	ProcessScan& ps = sh.res.processes[u.proc];
 	ProcState& st = *sh.state[u.proc];
 	const size_t psz = sh.res.page_size;
@@ -385,6 +385,14 @@ void parallel(unsigned threads, size_t n, F&& f)
 
 Result<ScanResult> scan(const std::vector<Process>& procs, const ScanOptions& opt, const Root& root)
 {
+	std::vector<const Process*> ptrs;
+	for (auto& p : procs)
+		ptrs.push_back(&p);
+	return scan(ptrs, opt, root);
+}
+
+Result<ScanResult> scan(const std::vector<const Process*>& procs, const ScanOptions& opt, const Root& root)
+{
 	ScanResult res;
 	res.page_size = size_t(::sysconf(_SC_PAGESIZE));
 	res.hash_impl = hash_implementation();
@@ -393,11 +401,11 @@ Result<ScanResult> scan(const std::vector<Process>& procs, const ScanOptions& op
 	for (size_t i = 0; i < procs.size(); ++i) {
 		sh.state.push_back(std::make_unique<ProcState>());
 		auto& ps = res.processes[i];
-		ps.pid = procs[i].pid;
-		ps.starttime = procs[i].starttime;
-		ps.comm = procs[i].comm;
-		ps.uid = procs[i].uid;
-		ps.user = procs[i].user;
+		ps.pid = procs[i]->pid;
+		ps.starttime = procs[i]->starttime;
+		ps.comm = procs[i]->comm;
+		ps.uid = procs[i]->uid;
+		ps.user = procs[i]->user;
 	}
 
 	// Probe PAGEMAP_SCAN once, on our own pagemap.
@@ -459,9 +467,9 @@ Result<ScanResult> scan(const std::vector<Process>& procs, const ScanOptions& op
 		auto& ps = res.processes[pi];
 		auto& st = *sh.state[pi];
 		ps.lost_pages = st.lost;
-		if (!st.failed && !procs[pi].check_alive()) {
+		if (!st.failed && !procs[pi]->check_alive()) {
 			st.failed = true;
-			st.err = proc_error(procs[pi], ESRCH, "exited during the scan");
+			st.err = proc_error(*procs[pi], ESRCH, "exited during the scan");
 		}
 		if (st.failed) {
 			ps.error = st.err;

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// memmerge's report: one row per opted-in process, the refusals, the
+// session, rendered as a table or the mergemem.memmerge/1 document.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mergemem/merge.hpp"
+#include "mergemem/report.hpp"
+
+namespace mergemem {
+
+struct MergeRow {
+	pid_t pid = 0;
+	std::string comm, user;
+	TargetKsm before, after;
+	int64_t shared_before = -1, shared_after = -1; // from frames; -1 without PFNs
+};
+
+struct Refusal {
+	pid_t pid = 0;
+	std::string comm, reason, message;
+};
+
+struct MergeReport {
+	std::string backend, mode;
+	bool merge = true;
+	bool boost = false;
+	uint64_t pages_to_scan = 0;
+	bool keep_running = false;
+	uint64_t estimate = 0;
+	int64_t saved_pages = 0;
+	size_t page_size = 4096;
+	WatchResult watch;
+	std::vector<MergeRow> rows;
+	std::vector<Refusal> refused;
+};
+
+// Fills rows' frame counts and saved_pages from memdup reports taken before
+// and after (exact with frame numbers; otherwise the KSM counters' delta,
+// an upper bound).
+void account(MergeReport& m, const std::optional<Report>& pre, const std::optional<Report>& post);
+[[nodiscard]] std::string render_merge_table(const MergeReport& m);
+[[nodiscard]] std::string render_merge_json(const MergeReport& m);
+
+} // namespace mergemem
