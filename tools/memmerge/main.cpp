@@ -162,8 +162,12 @@ int main(int argc, char** argv)
 			auto k = read_target_ksm(*p);
 			merged += k.merging + k.zero;
 		}
-		tool.err("warning: unmerging gives every merged page its own frame again: up to " +
-		         human_bytes(uint64_t(merged) * m.page_size) + " more memory for these processes");
+		// With frame numbers the cost is exact: every page sharing a frame
+		// gets its own again (anon pages minus the frames behind them).
+		uint64_t extra = pre && pre->pfn_visible ? pre->summary.anon_pages - pre->summary.anon_frames : uint64_t(merged);
+		tool.err("warning: unmerging gives every merged page its own frame again: " +
+		         std::string(pre && pre->pfn_visible ? "about " : "up to ") + human_bytes(extra * m.page_size) +
+		         " more memory for these processes (" + std::to_string(merged) + " pages merged now)");
 	}
 
 	std::vector<const Process*> opted;
