@@ -59,7 +59,7 @@ merged_pages() { cat "/proc/$1/ksm_merging_pages"; }
 }
 
 @test "targets in every wait state keep working; sleep and read complete correctly" {
-	for st in pause nanosleep futex spin threads; do
+	for st in pause nanosleep futex epoll spin threads; do
 		start_victim --table 2048 --state $st --status "$VDIR/st.$st"
 	done
 	mkfifo "$VDIR/fifo"
@@ -73,7 +73,7 @@ merged_pages() { cat "/proc/$1/ksm_merging_pages"; }
 	run "$MEMMERGE" --json "${VPIDS[@]}"
 	[ "$status" -eq 0 ]
 	knobs_unchanged
-	[ "$(jq '.summary.processes' <<<"$output")" = "7" ]
+	[ "$(jq '.summary.processes' <<<"$output")" = "8" ]
 	echo x >&5
 	wait_line "$VDIR/st.read" "^read x$"
 	wait_line "$VDIR/st.sleep" "^slept 0 ok"
@@ -81,9 +81,10 @@ merged_pages() { cat "/proc/$1/ksm_merging_pages"; }
 	ms=$(awk '{print $4}' "$VDIR/st.sleep")
 	[ "$ms" -ge 2990 ] && [ "$ms" -lt 3800 ]
 	kill -USR1 "${VPIDS[@]}"
-	for st in pause nanosleep futex spin threads read sleep; do
+	for st in pause nanosleep futex epoll spin threads read sleep; do
 		wait_line "$VDIR/st.$st" "verify ok 2048"
 	done
+	! grep -q error "$VDIR/st.epoll"
 	for p in "${VPIDS[@]}"; do kill -0 "$p"; done
 	exec 5>&-
 }
@@ -126,7 +127,8 @@ merged_pages() { cat "/proc/$1/ksm_merging_pages"; }
 
 @test "an unprivileged caller cannot touch another user's process" {
 	start_victim --table 64
-	run setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$MEMMERGE" "${VPIDS[0]}"
+	# --unmerge needs no ksmd, so the refusal itself is what is tested.
+	run setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$MEMMERGE" --unmerge "${VPIDS[0]}"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"pid ${VPIDS[0]} (victim): cannot ptrace it — run as its user, or as root (CAP_SYS_PTRACE)"* ]]
 	[ "$(merged_pages "${VPIDS[0]}")" = "0" ]
@@ -229,4 +231,14 @@ print("seized", flush=True); time.sleep(30)' "$traced" > "$VDIR/tracer" &
 	run "$MEMMERGE" 4194303
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"pid 4194303: no such process"* ]]
+}
+
+@test "an unprivileged caller with ksmd off gets a clear error and nothing is changed" {
+	[ "$(cat $KSM/run)" = 0 ] || skip "ksmd is running on this machine"
+	start_victim --as $NOBODY --table 64
+	run setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$MEMMERGE" "${VPIDS[0]}"
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"ksmd is not running (run=0) and only root can start it"* ]]
+	grep -q "ksm_merge_any: no" "/proc/${VPIDS[0]}/ksm_stat"
+	knobs_unchanged
 }

@@ -96,6 +96,15 @@ int main(int argc, char** argv)
 	if (wopt.ksm.pages_to_scan == 0 || wopt.ksm.sleep_millisecs == 0 || wopt.max_cpu <= 0 || wopt.max_cpu > 100 || wopt.timeout.count() <= 0)
 		tool.die(Exit::usage, "--scan-rate, --sleep, --max-cpu (1-100) and --timeout must be positive");
 
+	if (req.merge && !wopt.boost && !r.count("dry-run")) {
+		// Check before opting anyone in: without root, ksmd must already run.
+		auto g = read_ksm_global();
+		if (!g)
+			tool.die(Exit::fatal, "KSM is not available: " + g.error().message());
+		if (g->run != 1)
+			tool.die(Exit::fatal, "ksmd is not running (run=" + std::to_string(g->run) +
+			                          ") and only root can start it — run memmerge as root");
+	}
 	mmcli::raise_nofile();
 	auto sel = mmcli::select_or_die(tool, mmcli::selection_from(tool, r));
 	MergeReport m;
