@@ -57,7 +57,7 @@ def run(n, pages, seed, extra):
 
     th = threading.Thread(target=watch)
     th.start()
-    out = subprocess.run([MEMMERGE, "--json", "-q", *extra, *pids], capture_output=True, text=True)
+    out = subprocess.run([MEMMERGE, "--json", "-q", "--no-snapshot", *extra, *pids], capture_output=True, text=True)
     wall = time.monotonic() - t0
     done.set()
     th.join()

@@ -9,6 +9,10 @@ setup() {
 	[ "$(id -u)" = 0 ] || skip "needs root"
 	setup_victims
 	KNOBS_BEFORE=$(ksm_knobs)
+	# Snapshots go to the test's own directory, never /var/lib/mergemem.
+	printf '#!/bin/sh\nexec "%s" --snapshot "%s/last.snapshot" "$@"\n' "$BUILD/tools/memmerge" "$VDIR" > "$VDIR/memmerge"
+	chmod 0755 "$VDIR/memmerge"
+	MEMMERGE="$VDIR/memmerge"
 }
 
 teardown() {

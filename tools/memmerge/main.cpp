@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -15,12 +16,25 @@
 #include "mergemem/merge_report.hpp"
 #include "mergemem/render.hpp"
 #include "mergemem/report.hpp"
+#include "mergemem/snapshot.hpp"
 
 using namespace mergemem;
 using mmcli::Exit;
 
 static std::atomic<int> g_signal{0};
 static void on_signal(int sig) { g_signal = sig; }
+
+// Where the end-of-session snapshot goes unless --snapshot says otherwise:
+// /var/lib/mergemem for root, $XDG_STATE_HOME/mergemem for everyone else.
+static std::string default_snapshot_path()
+{
+	if (geteuid() == 0)
+		return "/var/lib/mergemem/last.snapshot";
+	if (const char* x = getenv("XDG_STATE_HOME"); x && *x == '/')
+		return std::string(x) + "/mergemem/last.snapshot";
+	const char* home = getenv("HOME");
+	return std::string(home && *home ? home : "/tmp") + "/.local/state/mergemem/last.snapshot";
+}
 
 static std::optional<std::pair<uint64_t, uint64_t>> parse_range(const std::string& s)
 {
@@ -57,7 +71,9 @@ int main(int argc, char** argv)
 	    ("sleep", "ksmd sleep_millisecs during the session", cxxopts::value<uint64_t>()->default_value("1"), "MS")
 	    ("max-cpu", "CPU budget for ksmd, percent of one CPU", cxxopts::value<double>()->default_value("100"), "PCT")
 	    ("timeout", "give up waiting after SECONDS", cxxopts::value<double>()->default_value("60"), "SECONDS")
-	    ("keep-running", "leave ksmd running after the session");
+	    ("keep-running", "leave ksmd running after the session")
+	    ("snapshot", "write the memsplit snapshot to FILE (default: see memmerge(1))", cxxopts::value<std::string>(), "FILE")
+	    ("no-snapshot", "write no memsplit snapshot");
 	o.add_options("Output")
 	    ("json", "print the mergemem.memmerge/1 JSON document");
 	mmcli::add_common_options(o, "Output", "say which backend, mode and session settings were used");
@@ -208,7 +224,27 @@ int main(int argc, char** argv)
 	}
 	for (size_t i = 0; i < m.rows.size(); ++i)
 		m.rows[i].after = m.watch.after[i];
-	account(m, pre, opted.empty() ? std::nullopt : engine(opted));
+	// After: what the merge freed, and the snapshot memsplit compares with.
+	std::optional<Report> post;
+	std::error_code ec;
+	if (!opted.empty()) {
+		ScanOptions so;
+		so.threads = std::max(1u, std::thread::hardware_concurrency());
+		if (auto sc = scan(opted, so)) {
+			post = analyze(*sc, {});
+			if (req.merge && !r.count("no-snapshot")) {
+				std::string path = r.count("snapshot") ? r["snapshot"].as<std::string>() : default_snapshot_path();
+				auto dir = path.substr(0, path.rfind('/'));
+				if (!dir.empty() && path.find('/') != std::string::npos)
+					std::filesystem::create_directories(dir, ec);
+				if (auto w = write_snapshot(make_snapshot(*sc, opted), path); !w)
+					tool.err("snapshot: " + w.error().message() + " — use --snapshot FILE or --no-snapshot");
+				else
+					tool.info("snapshot for memsplit written to " + path);
+			}
+		}
+	}
+	account(m, pre, post);
 	std::fputs((r.count("json") ? render_merge_json(m) : render_merge_table(m)).c_str(), stdout);
 	std::fflush(stdout);
 	if (int sig = g_signal.load()) {
