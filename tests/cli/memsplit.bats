@@ -124,3 +124,19 @@ merged_pair() {
 	run "$MEMSPLIT" --version
 	[ "$status" -eq 0 ]
 }
+
+@test "watch sees breaks while it runs, with the counters beside them" {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	merged_pair
+	"$MEMSPLIT" watch --interval 0.2 --count 10 --json "${VPIDS[@]}" > "$VDIR/events" &
+	w=$!
+	sleep 0.5
+	kill -USR2 "${VPIDS[0]}"
+	wait $w
+	[ "$(jq -s '[.[] | select(.event == "break")] | length' "$VDIR/events")" = "100" ]
+	[ "$(jq -s '[.[] | select(.event == "break") | .pid] | unique | length' "$VDIR/events")" = "1" ]
+	[ "$(jq -s '[.[] | select(.event == "break") | .changed] | unique' -c "$VDIR/events")" = "[[100,163]]" ]
+	[ "$(jq -s '[.[] | select(.event == "tick") | .breaks] | add' "$VDIR/events")" = "100" ]
+	[ "$(jq -s '[.[] | select(.event == "tick") | .cow_ksm_delta] | add >= 100' "$VDIR/events")" = "true" ]
+	[ "$(jq -s '[.[] | select(.event == "tick")] | length' "$VDIR/events")" = "10" ]
+}

@@ -159,3 +159,10 @@ TEST(Pagemap, Bits)
 	EXPECT_FALSE(sw.present());
 	EXPECT_EQ(sw.pfn(), 0u); // swap entries carry no frame
 }
+
+TEST(Vmstat, Field)
+{
+	EXPECT_EQ(*parse_vmstat_field("nr_free_pages 5\ncow_ksm 42\nthp_split 1\n", "cow_ksm"), 42u);
+	EXPECT_EQ(parse_vmstat_field("nr_free_pages 5\n", "cow_ksm").error().code, ENOENT);
+	EXPECT_EQ(parse_vmstat_field("cow_ksm x\n", "cow_ksm").error().code, EINVAL);
+}

@@ -108,6 +108,10 @@ struct PagemapEntry {
 // A single unsigned decimal integer with optional trailing newline.
 [[nodiscard]] Result<uint64_t> parse_u64(std::string_view text);
 
+// ---- /proc/vmstat -----------------------------------------------------------
+// One counter by name (e.g. "cow_ksm"); ENOENT when the kernel lacks it.
+[[nodiscard]] Result<uint64_t> parse_vmstat_field(std::string_view text, std::string_view name);
+
 // ---- readers rooted at a path ---------------------------------------------
 struct Root {
 	std::string proc = "/proc";
@@ -117,6 +121,7 @@ struct Root {
 [[nodiscard]] Result<Status> read_status(const Root& root, pid_t pid);
 [[nodiscard]] Result<std::vector<Vma>> read_smaps(const Root& root, pid_t pid);
 [[nodiscard]] Result<KsmStat> read_ksm_stat(const Root& root, pid_t pid);
+[[nodiscard]] Result<uint64_t> read_vmstat_field(const Root& root, std::string_view name);
 // A KSM knob under <sys>/kernel/mm/ksm/, e.g. "run".
 [[nodiscard]] Result<uint64_t> read_ksm_knob(const Root& root, std::string_view knob);
 

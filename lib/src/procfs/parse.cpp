@@ -335,6 +335,24 @@ Result<KsmStat> parse_ksm_stat(std::string_view text)
 	return k;
 }
 
+Result<uint64_t> parse_vmstat_field(std::string_view text, std::string_view name)
+{
+	std::optional<Result<uint64_t>> found;
+	for_each_line(text, [&](std::string_view line, size_t) {
+		auto f = fields(line);
+		if (f.size() == 2 && f[0] == name) {
+			uint64_t v;
+			found = to_num(f[1], v) ? Result<uint64_t>(v)
+			                        : Result<uint64_t>(fail(EINVAL, "vmstat: bad value for " + std::string(name)));
+			return false;
+		}
+		return true;
+	});
+	if (!found)
+		return fail(ENOENT, "vmstat: no " + std::string(name));
+	return *found;
+}
+
 Result<uint64_t> parse_u64(std::string_view text)
 {
 	if (!text.empty() && text.back() == '\n')

@@ -40,6 +40,13 @@ Result<KsmStat> read_ksm_stat(const Root& r, pid_t pid)
 {
 	return read_and_parse<KsmStat>(pid_path(r, pid, "ksm_stat"), parse_ksm_stat);
 }
+Result<uint64_t> read_vmstat_field(const Root& r, std::string_view name)
+{
+	auto text = read_file(r.proc + "/vmstat");
+	if (!text)
+		return std::unexpected(text.error());
+	return parse_vmstat_field(*text, name);
+}
 Result<uint64_t> read_ksm_knob(const Root& r, std::string_view knob)
 {
 	return read_and_parse<uint64_t>(r.sys + "/kernel/mm/ksm/" + std::string(knob), parse_u64);
