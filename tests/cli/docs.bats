@@ -17,6 +17,13 @@ long_options() {
 			grep -qw -- "$opt" completions/bash/$tool || missing+=" bash/$tool:$opt"
 		done
 	done
+	man=$(sed 's/\\//g' man/memsplit.1)
+	for sub in snapshot diff watch; do
+		for opt in $("$BUILD/tools/memsplit" $sub --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
+			grep -qE -- "${opt}([^a-z-]|$)" <<<"$man" || missing+=" memsplit.1:$sub:$opt"
+			grep -qw -- "$opt" completions/bash/memsplit || missing+=" bash/memsplit:$sub:$opt"
+		done
+	done
 	[ -z "$missing" ] || { echo "missing:$missing"; false; }
 }
 
