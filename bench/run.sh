@@ -6,6 +6,8 @@ python3 "$(dirname "$0")/run.py" "$BUILD"
 echo
 if [ "$(id -u)" = 0 ] && [ -e /sys/kernel/mm/ksm/run ]; then
 	python3 "$(dirname "$0")/merge.py" "$BUILD"
+	echo
+	python3 "$(dirname "$0")/split.py" "$BUILD"
 else
-	echo "# memmerge benchmark skipped: needs root and KSM"
+	echo "# memmerge and memsplit benchmarks skipped: need root and KSM"
 fi
