@@ -46,8 +46,9 @@ demo: deps build
 bench: deps build
 	./bench/run.sh $(BUILD)
 
+# cmake --install honours DESTDIR from the environment (make exports it).
 install: build
-	cmake --install $(BUILD) $(if $(DESTDIR),--prefix $(DESTDIR)$(PREFIX),)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
