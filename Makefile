@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-cli test-asan demo bench install clean
+.PHONY: all deps build run test test-unit test-cli test-asan test-guest kmod demo bench install clean
 
 all: build
 
@@ -23,10 +23,21 @@ build: $(BUILD)/CMakeCache.txt
 run: deps build
 	$(BUILD)/tools/memdup --all || [ $$? -eq 1 ]
 
-# The whole suite: on the normal build, then on the ASan + UBSan build.
+# The whole suite: on the normal build, then on the ASan + UBSan build,
+# then the kernel module's tests in a QEMU guest.
 test: deps build
 	./tests/run-all.sh $(BUILD)
 	$(MAKE) test-asan
+	$(MAKE) test-guest
+
+# mergemem.ko against the installed Debian kernel's headers, booted under QEMU.
+test-guest:
+	./scripts/install-deps.sh guest
+	./tests/guest/run.sh
+
+# Build mergemem.ko for the running kernel (KDIR=... for another).
+kmod:
+	$(MAKE) -C kmod
 
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure

@@ -6,6 +6,8 @@ set -eu
 
 BUILD="build-essential g++ cmake make pkg-config libcxxopts-dev libproc2-dev libxxhash-dev nlohmann-json3-dev"
 TEST="googletest libgtest-dev bats jq procps python3 util-linux passwd groff-base man-db bash-completion"
+# The module's guest tests: Debian's kernel and its headers, QEMU, busybox.
+GUEST="linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod"
 [ $# -gt 0 ] || set -- build test
 
 want=""
@@ -13,7 +15,8 @@ for group in "$@"; do
 	case "$group" in
 	build) want="$want $BUILD" ;;
 	test) want="$want $TEST" ;;
-	*) echo "install-deps: unknown group '$group' (use build, test)" >&2; exit 2 ;;
+	guest) want="$want $GUEST" ;;
+	*) echo "install-deps: unknown group '$group' (use build, test, guest)" >&2; exit 2 ;;
 	esac
 done
 
