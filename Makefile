@@ -31,9 +31,9 @@ test: deps build
 	$(MAKE) test-guest
 
 # mergemem.ko against the installed Debian kernel's headers, booted under QEMU.
-test-guest:
+test-guest: build
 	./scripts/install-deps.sh guest
-	./tests/guest/run.sh
+	BUILD=$(BUILD) ./tests/guest/run.sh
 
 # Build mergemem.ko for the running kernel (KDIR=... for another).
 kmod:

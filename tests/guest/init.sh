@@ -9,6 +9,7 @@ if insmod /mergemem.ko; then
 	ls -l /dev/mergemem
 	/guest-test
 	echo "GUEST RC $?"
+	/bin/sh /cli.sh
 	rmmod mergemem && echo "GUEST UNLOADED"
 	insmod /mergemem.ko && /guest-test --handshake && echo "GUEST RELOADED"
 	rmmod mergemem

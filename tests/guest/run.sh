@@ -23,9 +23,22 @@ gcc -static -O2 -Wall -Wextra -Werror -Wno-override-init -o "$work/guest-test" t
 init=$work/initramfs
 mkdir -p "$init"/{bin,sbin,proc,sys,dev,tmp}
 cp /bin/busybox "$init/bin/busybox"
-for app in sh mount ls echo uname insmod rmmod poweroff chmod cat; do ln -s busybox "$init/bin/$app"; done
+for app in sh mount ls echo uname insmod rmmod poweroff chmod cat mkdir sleep kill grep; do
+	ln -s busybox "$init/bin/$app"
+done
 cp "$work/kmod/mergemem.ko" "$work/guest-test" "$init/"
 cp tests/guest/init.sh "$init/init"
+cp tests/guest/cli.sh "$init/cli.sh"
+# The tools with the shared libraries they need.
+BUILD=${BUILD:-build}
+for bin in "$BUILD/tools/memmerge" "$BUILD/tools/memdup" "$BUILD/tests/victim"; do
+	[ -x "$bin" ] || { echo "guest: $bin missing (make build first)"; exit 1; }
+	cp "$bin" "$init/"
+	for lib in $(ldd "$bin" | grep -oE '/[^ ]+'); do
+		mkdir -p "$init$(dirname "$lib")"
+		cp -n "$lib" "$init$lib"
+	done
+done
 chmod +x "$init/init"
 (cd "$init" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd.gz"
 
@@ -40,6 +53,9 @@ if grep -qE "BUG:|WARNING:|Oops|KASAN|UBSAN|Call Trace|Kernel panic" "$log"; the
 	echo "guest: the kernel reported a problem:"; grep -E -A20 "BUG:|WARNING:|Oops|KASAN|UBSAN|Call Trace|Kernel panic" "$log" | head -60
 	exit 1
 fi
-grep -q "GUEST PASS" "$log" && grep -q "GUEST RELOADED" "$log" && grep -q "GUEST DONE" "$log" || {
+grep -q "GUEST PASS" "$log" && grep -q "GUEST CLI PASS" "$log" && grep -q "GUEST RELOADED" "$log" &&
+	grep -q "GUEST DONE" "$log" || {
 	echo "guest: no PASS (see log above)"; tail -30 "$log"; exit 1; }
-echo "guest tests on $kver: $(grep -o 'GUEST PASS [0-9]*' "$log" | head -1 | awk '{print $3}') passed, 0 failed"
+n=$(grep -o 'GUEST PASS [0-9]*' "$log" | head -1 | awk '{print $3}')
+c=$(grep -c 'GUEST CLI ok' "$log")
+echo "guest tests on $kver: $((n + c)) passed, 0 failed"

@@ -125,6 +125,8 @@ int main(int argc, char** argv)
 	auto sel = mmcli::select_or_die(tool, mmcli::selection_from(tool, r));
 	MergeReport m;
 	m.backend = (*backend)->name();
+	if (m.backend == "kmod")
+		mode = "madvise"; // ADVISE is ksm_madvise over the current VMAs
 	m.mode = mode;
 	m.merge = req.merge;
 	m.boost = wopt.boost && req.merge;

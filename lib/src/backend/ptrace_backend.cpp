@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "backend/kmod.hpp"
 #include "mergemem/backend.hpp"
 #include "mergemem/inject.hpp"
 #include "mergemem/procfs.hpp"
@@ -105,9 +106,15 @@ bool kernel_has_memory_merge()
 
 Result<std::unique_ptr<Backend>> make_backend(std::string_view which)
 {
+	// Probed once, through the handshake: auto prefers the module when it answers.
 	if (which == "kmod")
-		return fail(ENODEV, "the kmod backend needs /dev/mergemem (mergemem.ko), which is not available yet");
-	if (which == "auto" || which == "ptrace")
+		return open_kmod_backend();
+	if (which == "auto") {
+		if (auto k = open_kmod_backend())
+			return k;
+		return std::unique_ptr<Backend>(std::make_unique<PtraceBackend>());
+	}
+	if (which == "ptrace")
 		return std::unique_ptr<Backend>(std::make_unique<PtraceBackend>());
 	return fail(EINVAL, "unknown backend '" + std::string(which) + "' (auto, kmod, ptrace)");
 }
