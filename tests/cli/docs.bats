@@ -53,3 +53,10 @@ long_options() {
 	[[ "$output" == *"[pid]"$'\n'"1"$'\n'* ]]
 	[[ "$output" == *"[mode]"$'\n'"prctl"$'\n'"madvise"$'\n'"[backend]"$'\n'"kmod"* ]]
 }
+
+@test "one uapi header: the library compiles kmod/mergemem.h itself, no copy exists" {
+	[ "$(git ls-files | grep -c '/mergemem\.h$\|^mergemem\.h$')" = "1" ]
+	grep -q '#include "mergemem.h"' lib/src/backend/kmod.hpp
+	grep -q 'PROJECT_SOURCE_DIR}/kmod' lib/CMakeLists.txt
+	grep -q '#include "mergemem.h"' kmod/mergemem.c
+}
