@@ -23,7 +23,7 @@ gcc -static -O2 -Wall -Wextra -Werror -Wno-override-init -o "$work/guest-test" t
 init=$work/initramfs
 mkdir -p "$init"/{bin,sbin,proc,sys,dev,tmp}
 cp /bin/busybox "$init/bin/busybox"
-for app in sh mount ls echo uname insmod rmmod poweroff chmod cat mkdir sleep kill grep; do
+for app in sh mount ls echo uname insmod rmmod poweroff chmod cat mkdir sleep kill grep diff cut tr; do
 	ln -s busybox "$init/bin/$app"
 done
 cp "$work/kmod/mergemem.ko" "$work/guest-test" "$init/"

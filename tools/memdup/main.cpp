@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cli.hpp"
+#include "mergemem/backend.hpp"
 #include "mergemem/format.hpp"
 #include "mergemem/log.hpp"
 #include "mergemem/render.hpp"
@@ -30,6 +31,7 @@ int main(int argc, char** argv)
 	    ("noheadings", "omit the table header line")
 	    ("mapping", "scan only mappings whose path (as in /proc/PID/maps) matches REGEX", cxxopts::value<std::string>(), "REGEX");
 	o.add_options("General")
+	    ("backend", "auto, kmod (/dev/mergemem) or procfs", cxxopts::value<std::string>()->default_value("auto"), "NAME")
 	    ("j,jobs", "scan with N threads (default: the number of CPUs)", cxxopts::value<unsigned>(), "N");
 	mmcli::add_common_options(o, "General", "say what is scanned and how");
 	auto r = mmcli::start(tool, o, argc, argv, {"Selection", "Report", "General"});
@@ -73,6 +75,20 @@ int main(int argc, char** argv)
 	sopt.force_pread_pagemap = getenv("MERGEMEM_NO_PAGEMAP_SCAN") != nullptr;
 	sopt.force_proc_mem = getenv("MERGEMEM_PROC_MEM") != nullptr;
 
+	// The backend, probed once: the module's PAGEINFO when /dev/mergemem answers.
+	UniqueFd kmod;
+	const std::string backend = r["backend"].as<std::string>();
+	if (backend != "auto" && backend != "kmod" && backend != "procfs")
+		tool.die(Exit::usage, "--backend '" + backend + "': expected auto, kmod or procfs");
+	if (backend != "procfs") {
+		auto dev = open_mergemem_device();
+		if (dev)
+			kmod = std::move(*dev);
+		else if (backend == "kmod")
+			tool.die(Exit::fatal, dev.error().context);
+	}
+	sopt.kmod_fd = kmod.get();
+	ropt.backend = kmod ? "kmod" : "procfs";
 	mmcli::raise_nofile();
 	auto crit = mmcli::selection_from(tool, r);
 	auto sel = mmcli::select_or_die(tool, crit);
@@ -94,7 +110,7 @@ int main(int argc, char** argv)
 		std::fputs("\r\033[K", stderr);
 	if (!scanned)
 		tool.die(Exit::fatal, scanned.error().message());
-	tool.info("backend procfs, " + std::string(scanned->pagemap_scan ? "PAGEMAP_SCAN" : "pagemap reads") + ", " +
+	tool.info("backend " + ropt.backend + (kmod ? " (PAGEINFO; " + std::to_string(scanned->confirm_reads) + " pages read to confirm duplicates), " : ", ") + std::string(scanned->pagemap_scan ? "PAGEMAP_SCAN" : "pagemap reads") + ", " +
 	          (scanned->proc_mem_fallback ? "/proc/PID/mem" : "process_vm_readv") + ", xxh3-128/" +
 	          scanned->hash_impl + ", " + std::to_string(sopt.threads) + " threads" +
 	          (scanned->pfn_visible ? "" : ", no frame numbers (not root)"));

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "mergemem/error.hpp"
+#include "mergemem/fd.hpp"
 #include "mergemem/select.hpp"
 
 namespace mergemem {
@@ -37,6 +38,10 @@ public:
 	[[nodiscard]] virtual Result<AdviseResult> advise(const Process& p, const AdviseRequest& r) = 0;
 };
 
+// /dev/mergemem, opened and checked through the API handshake.  ENODEV: no
+// module loaded; EPERM: the caller lacks root/CAP_SYS_PTRACE; EPROTO: an API
+// version this library does not speak.
+[[nodiscard]] Result<UniqueFd> open_mergemem_device(const std::string& path = "/dev/mergemem");
 // "auto", "ptrace" or "kmod".  ENODEV for kmod without /dev/mergemem.
 [[nodiscard]] Result<std::unique_ptr<Backend>> make_backend(std::string_view which);
 // PR_SET_MEMORY_MERGE exists (Linux 6.4+).

@@ -86,6 +86,9 @@ struct ScanOptions {
 	std::optional<std::regex> mapping;
 	bool force_pread_pagemap = false;  // ignore PAGEMAP_SCAN (tests, bench)
 	bool force_proc_mem = false;       // ignore process_vm_readv (tests, bench)
+	// An open /dev/mergemem: page facts and hashes come from its PAGEINFO, so
+	// no page contents cross into user space except to confirm duplicates.
+	int kmod_fd = -1;
 	// Called from scanner threads, at most a few times a second.
 	std::function<void(uint64_t done_pages, uint64_t total_pages)> progress;
 	const std::atomic<bool>* cancel = nullptr;
@@ -98,6 +101,8 @@ struct ScanResult {
 	bool pfn_visible = false;     // pagemap showed frame numbers
 	bool pagemap_scan = false;    // PAGEMAP_SCAN was used
 	bool proc_mem_fallback = false;
+	std::string backend = "procfs";
+	uint64_t confirm_reads = 0;   // kmod: pages read to confirm duplicate candidates
 	std::string hash_impl;
 };
 

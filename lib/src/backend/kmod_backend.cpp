@@ -53,12 +53,12 @@ private:
 
 } // namespace
 
-Result<std::unique_ptr<Backend>> open_kmod_backend(const std::string& path)
+Result<UniqueFd> open_mergemem_device(const std::string& path)
 {
 	UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
 	if (!fd) {
 		int e = errno;
-		if (e == ENOENT)
+		if (e == ENOENT || e == ENODEV || e == ENXIO)
 			return fail(ENODEV, path + ": no such device — load mergemem.ko (modprobe mergemem)");
 		if (e == EACCES || e == EPERM)
 			return fail(EPERM, path + ": permission denied — it needs root with CAP_SYS_PTRACE");
@@ -68,10 +68,19 @@ Result<std::unique_ptr<Backend>> open_kmod_backend(const std::string& path)
 	api.size = sizeof api;
 	if (::ioctl(fd.get(), MERGEMEM_IOC_API, &api) != 0)
 		return fail(errno, path + ": handshake failed");
-	if (api.version != MERGEMEM_API_VERSION || !(api.features & MERGEMEM_FEATURE_ADVISE))
+	const uint64_t need = MERGEMEM_FEATURE_ADVISE | MERGEMEM_FEATURE_PAGEINFO;
+	if (api.version != MERGEMEM_API_VERSION || (api.features & need) != need)
 		return fail(EPROTO, path + ": API version " + std::to_string(api.version) + ", this tool speaks " +
 		                        std::to_string(MERGEMEM_API_VERSION));
-	return std::unique_ptr<Backend>(std::make_unique<KmodBackend>(std::move(fd)));
+	return fd;
+}
+
+Result<std::unique_ptr<Backend>> open_kmod_backend(const std::string& path)
+{
+	auto fd = open_mergemem_device(path);
+	if (!fd)
+		return std::unexpected(fd.error());
+	return std::unique_ptr<Backend>(std::make_unique<KmodBackend>(std::move(*fd)));
 }
 
 } // namespace mergemem

@@ -22,6 +22,12 @@
 #include <mutex>
 #include <thread>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <sys/ioctl.h>
+
+#include "mergemem.h" // kmod/mergemem.h
 #include "mergemem/fd.hpp"
 #include "mergemem/log.hpp"
 #include "mergemem/procfs.hpp"
@@ -48,11 +54,22 @@ namespace {
 
 using namespace procfs;
 
+uint64_t zero_xxh64(size_t psz)
+{
+	static const uint64_t h = [&] {
+		std::vector<char> z(psz, 0);
+		return uint64_t(XXH64(z.data(), z.size(), 0));
+	}();
+	return h;
+}
+
 // Pages per work unit and per process_vm_readv call.  256 KiB per call
 // keeps the buffer in L2 while it is hashed; the unit size balances threads
 // without making the unit list large.
 constexpr size_t unit_pages = 1024;
 constexpr size_t batch_pages = 64;
+// A record whose hash is PAGEINFO's xxh64, still to be confirmed.
+constexpr uint64_t KMOD_HASH = 1ull << 59;
 
 std::string basename_of(const std::string& path)
 {
@@ -120,6 +137,7 @@ struct Shared {
 			st.err = std::move(e);
 		st.failed = true;
 	}
+	void st_lost(uint32_t pi, uint64_t n) { state[pi]->lost.fetch_add(n, std::memory_order_relaxed); }
 	bool cancelled() const { return opt.cancel && opt.cancel->load(std::memory_order_relaxed); }
 	void progress(uint64_t pages)
 	{
@@ -266,6 +284,45 @@ Result<size_t> read_pages(Shared& sh, uint32_t pi, const iovec* remote, size_t n
 	return pages;
 }
 
+// PAGEINFO for one unit: frame, flags, mapcount and xxh64 per resident page.
+// The 64-bit hash is only a candidate key; confirm_kmod_hashes() makes it exact.
+void scan_unit_kmod(Shared& sh, const Unit& u, uint64_t base, PageRecord* rec)
+{
+	const Process& p = *sh.procs[u.proc];
+	const size_t psz = sh.res.page_size;
+	thread_local std::vector<mergemem_page> recs(unit_pages);
+	mergemem_pageinfo pi{};
+	pi.size = sizeof pi;
+	pi.pid = uint32_t(p.pid);
+	pi.start = base;
+	pi.count = u.npages;
+	pi.records = reinterpret_cast<uintptr_t>(recs.data());
+	if (::ioctl(sh.opt.kmod_fd, MERGEMEM_IOC_PAGEINFO, &pi) != 0) {
+		sh.set_error(u.proc, proc_error(p, errno, "MERGEMEM_IOC_PAGEINFO"));
+		return;
+	}
+	bool pfn_seen = false;
+	for (uint64_t k = 0; k < pi.filled; ++k) {
+		const auto& r = recs[k];
+		uint64_t i = (r.addr - base) / psz;
+		if (i >= u.npages)
+			continue;
+		uint64_t meta = r.pfn | PageRecord::VALID | KMOD_HASH;
+		if (r.pfn)
+			pfn_seen = true;
+		if (!(r.flags & MERGEMEM_PAGE_ANON) && !(r.flags & MERGEMEM_PAGE_ZERO))
+			meta |= PageRecord::NONANON;
+		if (r.mapcount == 1 && !(r.flags & (MERGEMEM_PAGE_KSM | MERGEMEM_PAGE_ZERO)))
+			meta |= PageRecord::EXCLUSIVE;
+		rec[i].meta = meta;
+		rec[i].hash = Hash128{r.hash, 0};
+	}
+	sh.st_lost(u.proc, u.npages - pi.filled);
+	if (pfn_seen)
+		sh.pfn_seen.store(true, std::memory_order_relaxed);
+	sh.progress(u.npages);
+}
+
 void scan_unit(Shared& sh, const Unit& u, std::vector<char>& buf, std::vector<uint64_t>& pmbuf)
 {
 	const Process& p = *sh.procs[u.proc];
@@ -278,6 +335,10 @@ void scan_unit(Shared& sh, const Unit& u, std::vector<char>& buf, std::vector<ui
 	if (st.failed.load(std::memory_order_relaxed))
 		return;
 
+	if (sh.opt.kmod_fd >= 0) {
+		scan_unit_kmod(sh, u, base, rec);
+		return;
+	}
 	UniqueFd pm(::openat(p.dirfd.get(), "pagemap", O_RDONLY | O_CLOEXEC));
 	if (!pm) {
 		sh.set_error(u.proc, proc_error(p, errno == ENOENT ? ESRCH : errno, "open pagemap"));
@@ -362,6 +423,92 @@ void scan_unit(Shared& sh, const Unit& u, std::vector<char>& buf, std::vector<ui
 	if (pfn_seen)
 		sh.pfn_seen.store(true, std::memory_order_relaxed);
 	sh.progress(u.npages);
+}
+
+// Makes the kmod backend's records exact and equal to the procfs backend's:
+// every xxh64 key held by two or more pages is re-hashed with XXH3-128 from
+// one read per frame (through /proc/PID/mem, which does not unshare), so a
+// 64-bit collision splits into its true contents.  A key held once stays
+// unique: it is tagged so it can match no XXH3-128 value.
+void confirm_kmod_hashes(Shared& sh)
+{
+	auto& recs = sh.res.records;
+	const size_t psz = sh.res.page_size;
+	std::vector<uint32_t> idx;
+	for (uint32_t i = 0; i < recs.size(); ++i)
+		if (recs[i].meta & KMOD_HASH)
+			idx.push_back(i);
+	std::sort(idx.begin(), idx.end(), [&](uint32_t a, uint32_t b) {
+		if (recs[a].hash.lo != recs[b].hash.lo)
+			return recs[a].hash.lo < recs[b].hash.lo;
+		if (recs[a].pfn() != recs[b].pfn())
+			return recs[a].pfn() < recs[b].pfn();
+		return a < b;
+	});
+	// Record index -> (process, address), from the laid-out runs.
+	struct RunAt {
+		uint64_t first, npages, addr;
+		uint32_t proc;
+	};
+	std::vector<RunAt> runs;
+	for (uint32_t pi = 0; pi < sh.res.processes.size(); ++pi)
+		for (auto& r : sh.res.processes[pi].runs)
+			runs.push_back({r.first, r.npages, r.addr, pi});
+	std::sort(runs.begin(), runs.end(), [](auto& a, auto& b) { return a.first < b.first; });
+	std::vector<UniqueFd> mem(sh.procs.size());
+	std::vector<char> page(psz);
+	auto read_hash = [&](uint32_t i, Hash128& out) {
+		auto it = std::upper_bound(runs.begin(), runs.end(), uint64_t(i),
+		                           [](uint64_t v, const RunAt& r) { return v < r.first; });
+		if (it == runs.begin())
+			return false;
+		--it;
+		uint32_t pi = it->proc;
+		if (!mem[pi])
+			mem[pi].reset(::openat(sh.procs[pi]->dirfd.get(), "mem", O_RDONLY | O_CLOEXEC));
+		if (!mem[pi])
+			return false;
+		uint64_t addr = it->addr + (i - it->first) * psz;
+		auto n = pread_full(mem[pi].get(), page.data(), psz, off_t(addr));
+		if (!n || *n != psz)
+			return false;
+		hash_blocks(page.data(), psz, 1, &out);
+		sh.res.confirm_reads++;
+		return true;
+	};
+	const bool pfn = sh.pfn_seen.load();
+	for (size_t gb = 0, ge; gb < idx.size(); gb = ge) {
+		ge = gb + 1;
+		while (ge < idx.size() && recs[idx[ge]].hash.lo == recs[idx[gb]].hash.lo)
+			++ge;
+		if (ge - gb == 1) {
+			PageRecord& r = recs[idx[gb]];
+			Hash128 h;
+			// A lone zero-looking page is checked: zero pages are counted.
+			if (r.hash.lo == zero_xxh64(psz) && read_hash(idx[gb], h))
+				r.hash = h;
+			else
+				r.hash.hi = 0x6b6d6f642d756e71ull; // "kmod-unq": matches no XXH3-128 output
+			r.meta &= ~KMOD_HASH;
+			continue;
+		}
+		for (size_t fb = gb, fe; fb < ge; fb = fe) {
+			fe = fb + 1;
+			if (pfn)
+				while (fe < ge && recs[idx[fe]].pfn() == recs[idx[fb]].pfn())
+					++fe;
+			Hash128 h;
+			bool ok = read_hash(idx[fb], h);
+			for (size_t k = fb; k < fe; ++k) {
+				PageRecord& r = recs[idx[k]];
+				if (ok)
+					r.hash = h;
+				else
+					r.meta = 0; // gone before it could be confirmed
+				r.meta &= ~KMOD_HASH;
+			}
+		}
+	}
 }
 
 template <class F>
@@ -463,6 +610,10 @@ Result<ScanResult> scan(const std::vector<const Process*>& procs, const ScanOpti
 	if (sh.cancelled())
 		return fail(ECANCELED, "scan interrupted");
 
+	if (opt.kmod_fd >= 0) {
+		res.backend = "kmod";
+		confirm_kmod_hashes(sh);
+	}
 	for (uint32_t pi = 0; pi < procs.size(); ++pi) {
 		auto& ps = res.processes[pi];
 		auto& st = *sh.state[pi];
