@@ -58,4 +58,5 @@ grep -q "GUEST PASS" "$log" && grep -q "GUEST CLI PASS" "$log" && grep -q "GUEST
 	echo "guest: no PASS (see log above)"; tail -30 "$log"; exit 1; }
 n=$(grep -o 'GUEST PASS [0-9]*' "$log" | head -1 | awk '{print $3}')
 c=$(grep -c 'GUEST CLI ok' "$log")
-echo "guest tests on $kver: $((n + c)) passed, 0 failed"
+echo "guest tests ran on $kver"
+echo "guest: $((n + c)) passed, 0 failed"
