@@ -33,7 +33,9 @@ test: deps build
 # mergemem.ko against the installed Debian kernel's headers, booted under QEMU.
 test-guest: build
 	./scripts/install-deps.sh guest
-	BUILD=$(BUILD) ./tests/guest/run.sh
+	BUILD=$(BUILD) ./tests/guest/run.sh bookworm
+	./scripts/trixie-chroot.sh
+	BUILD=$(BUILD) ./tests/guest/run.sh trixie
 
 # Build mergemem.ko for the running kernel (KDIR=... for another).
 kmod:

@@ -195,8 +195,9 @@ static long do_pageinfo(void __user *arg)
 			ret = -EINTR;
 			break;
 		}
-		/* FOLL_NOFAULT: resident pages only; a hole is never populated. */
-		n = mm_compat_gup_remote(mm, addr, FOLL_NOFAULT | FOLL_REMOTE | FOLL_FORCE, &page, &locked);
+		/* FOLL_NOFAULT: resident pages only; a hole is never populated.  (FOLL_REMOTE
+		 * is added by get_user_pages_remote itself, and is internal since 6.2.) */
+		n = mm_compat_gup_remote(mm, addr, FOLL_NOFAULT | FOLL_FORCE, &page, &locked);
 		if (!locked) {
 			/* GUP dropped the lock (it may, even without faulting): retake it. */
 			if (mmap_read_lock_killable(mm)) {

@@ -7,7 +7,7 @@ set -eu
 BUILD="build-essential g++ cmake make pkg-config libcxxopts-dev libproc2-dev libxxhash-dev nlohmann-json3-dev"
 TEST="googletest libgtest-dev bats jq procps python3 util-linux passwd groff-base man-db bash-completion"
 # The module's guest tests: Debian's kernel and its headers, QEMU, busybox.
-GUEST="linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod"
+GUEST="linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod debootstrap"
 [ $# -gt 0 ] || set -- build test
 
 want=""

@@ -6,16 +6,35 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-vmlinuz=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)
-[ -n "$vmlinuz" ] || { echo "guest: no /boot/vmlinuz-* (sh scripts/install-deps.sh guest)"; exit 1; }
-kver=${vmlinuz#/boot/vmlinuz-}
-kdir=/lib/modules/$kver/build
-[ -d "$kdir" ] || { echo "guest: no headers for $kver in $kdir (linux-headers-amd64)"; exit 1; }
-
+# Which kernel: bookworm (Debian 12's 6.1, installed on this machine) or
+# trixie (Debian 13's 6.12, from scripts/trixie-chroot.sh, built with gcc-14).
+target=${1:-bookworm}
 work=$(mktemp -d /tmp/mm-guest.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-cp -r kmod "$work/kmod"
-make -s -C "$work/kmod" KDIR="$kdir" >"$work/kbuild.log" 2>&1 || { cat "$work/kbuild.log"; exit 1; }
+case $target in
+bookworm)
+	vmlinuz=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)
+	[ -n "$vmlinuz" ] || { echo "guest: no /boot/vmlinuz-* (sh scripts/install-deps.sh guest)"; exit 1; }
+	kver=${vmlinuz#/boot/vmlinuz-}
+	# The headers' ABI must be the booted image's: take both from the same package version.
+	kdir=/lib/modules/$kver/build
+	[ -d "$kdir" ] || { echo "guest: no headers for $kver in $kdir (linux-headers-amd64)"; exit 1; }
+	cp -r kmod "$work/kmod"
+	make -s -C "$work/kmod" KDIR="$kdir" >"$work/kbuild.log" 2>&1 || { cat "$work/kbuild.log"; exit 1; }
+	;;
+trixie)
+	troot=${TRIXIE_ROOT:-/var/cache/mergemem/trixie}
+	vmlinuz=$(ls "$troot"/boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)
+	[ -n "$vmlinuz" ] || { echo "guest: no trixie chroot at $troot (scripts/trixie-chroot.sh)"; exit 1; }
+	kver=${vmlinuz##*/vmlinuz-}
+	rm -rf "$troot/build" && mkdir -p "$troot/build" && cp -r kmod "$troot/build/kmod"
+	chroot "$troot" make -s -C /build/kmod CC=gcc-14 KDIR="/usr/src/linux-headers-$kver" >"$work/kbuild.log" 2>&1 ||
+		{ cat "$work/kbuild.log"; exit 1; }
+	mkdir -p "$work/kmod" && cp "$troot/build/kmod/mergemem.ko" "$work/kmod/"
+	rm -rf "$troot/build"
+	;;
+*) echo "guest: unknown target '$target' (bookworm, trixie)"; exit 2 ;;
+esac
 if grep -E "warning:|error:" "$work/kbuild.log"; then echo "guest: module build warnings"; exit 1; fi
 # Designated initialisers override the defaults of ADV()/PI() on purpose.
 gcc -static -O2 -Wall -Wextra -Werror -Wno-override-init -o "$work/guest-test" tests/guest/guest-test.c
@@ -58,5 +77,5 @@ grep -q "GUEST PASS" "$log" && grep -q "GUEST CLI PASS" "$log" && grep -q "GUEST
 	echo "guest: no PASS (see log above)"; tail -30 "$log"; exit 1; }
 n=$(grep -o 'GUEST PASS [0-9]*' "$log" | head -1 | awk '{print $3}')
 c=$(grep -c 'GUEST CLI ok' "$log")
-echo "guest tests ran on $kver"
+echo "guest tests ran on $kver ($target)"
 echo "guest: $((n + c)) passed, 0 failed"
