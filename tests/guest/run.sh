@@ -42,7 +42,7 @@ gcc -static -O2 -Wall -Wextra -Werror -Wno-override-init -o "$work/guest-test" t
 init=$work/initramfs
 mkdir -p "$init"/{bin,sbin,proc,sys,dev,tmp}
 cp /bin/busybox "$init/bin/busybox"
-for app in sh mount ls echo uname insmod rmmod poweroff chmod cat mkdir sleep kill grep diff cut tr; do
+for app in sh mount ls echo uname insmod rmmod poweroff chmod cat mkdir sleep kill grep diff cut tr md5sum; do
 	ln -s busybox "$init/bin/$app"
 done
 cp "$work/kmod/mergemem.ko" "$work/guest-test" "$init/"
@@ -50,7 +50,7 @@ cp tests/guest/init.sh "$init/init"
 cp tests/guest/cli.sh "$init/cli.sh"
 # The tools with the shared libraries they need.
 BUILD=${BUILD:-build}
-for bin in "$BUILD/tools/memmerge" "$BUILD/tools/memdup" "$BUILD/tests/victim"; do
+for bin in "$BUILD/tools/memmerge" "$BUILD/tools/memdup" "$BUILD/tools/memsplit" "$BUILD/tests/victim"; do
 	[ -x "$bin" ] || { echo "guest: $bin missing (make build first)"; exit 1; }
 	cp "$bin" "$init/"
 	for lib in $(ldd "$bin" | grep -oE '/[^ ]+'); do

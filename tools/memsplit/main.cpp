@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "mergemem/backend.hpp"
 #include "mergemem/format.hpp"
 #include "mergemem/snapshot.hpp"
 #include "mergemem/split.hpp"
@@ -24,12 +25,15 @@
 using namespace mergemem;
 using mmcli::Exit;
 
+static UniqueFd pick_backend(const mmcli::Tool& tool, const std::string& b);
+
 static int snapshot_cmd(mmcli::Tool& tool, int argc, char** argv)
 {
 	cxxopts::Options o("memsplit snapshot", "Record the resident anonymous pages of a process set.");
 	mmcli::add_selection_options(o);
 	o.add_options("Snapshot")("o,output", "write the snapshot to FILE", cxxopts::value<std::string>(), "FILE")(
-	    "mapping", "record only mappings whose path matches REGEX", cxxopts::value<std::string>(), "REGEX");
+	    "mapping", "record only mappings whose path matches REGEX", cxxopts::value<std::string>(), "REGEX")(
+	    "backend", "auto, kmod (/dev/mergemem) or procfs", cxxopts::value<std::string>()->default_value("auto"), "NAME");
 	mmcli::add_common_options(o, "Snapshot", "say what was recorded");
 	auto r = mmcli::start(tool, o, argc, argv, {"Selection", "Snapshot"});
 	if (!r.count("output"))
@@ -43,6 +47,8 @@ static int snapshot_cmd(mmcli::Tool& tool, int argc, char** argv)
 			tool.die(Exit::usage, "--mapping: invalid regular expression (" + std::string(e.what()) + ")");
 		}
 	}
+	UniqueFd kmod = pick_backend(tool, r["backend"].as<std::string>());
+	so.kmod_fd = kmod.get();
 	mmcli::raise_nofile();
 	auto sel = mmcli::select_or_die(tool, mmcli::selection_from(tool, r));
 	int rc = Exit::ok;
@@ -80,6 +86,23 @@ static int snapshot_cmd(mmcli::Tool& tool, int argc, char** argv)
 }
 
 using json = nlohmann::ordered_json;
+
+// The module's PAGEINFO when /dev/mergemem answers (auto) or is asked for.
+static UniqueFd pick_backend(const mmcli::Tool& tool, const std::string& b)
+{
+	if (b != "auto" && b != "kmod" && b != "procfs")
+		tool.die(Exit::usage, "--backend '" + b + "': expected auto, kmod or procfs");
+	if (b == "procfs")
+		return UniqueFd();
+	auto dev = open_mergemem_device();
+	if (!dev) {
+		if (b == "kmod")
+			tool.die(Exit::fatal, dev.error().context);
+		return UniqueFd();
+	}
+	tool.info("backend kmod (/dev/mergemem PAGEINFO)");
+	return std::move(*dev);
+}
 
 static void emit(const json& e)
 {
@@ -200,7 +223,8 @@ static int diff_cmd(mmcli::Tool& tool, int argc, char** argv)
 	cxxopts::Options o("memsplit diff", "Report copy-on-write breaks since a snapshot.");
 	o.add_options("Diff")("file", "snapshot", cxxopts::value<std::string>())(
 	    "pages", "list every broken page, with the bytes that differ from a still-merged sibling")(
-	    "json", "print the mergemem.memsplit/1 JSON document");
+	    "json", "print the mergemem.memsplit/1 JSON document")(
+	    "backend", "auto, kmod (/dev/mergemem) or procfs", cxxopts::value<std::string>()->default_value("auto"), "NAME");
 	mmcli::add_common_options(o, "Diff", "say more");
 	o.custom_help("FILE [options]");
 	o.positional_help("");
@@ -220,7 +244,8 @@ static int diff_cmd(mmcli::Tool& tool, int argc, char** argv)
 			tool.die(Exit::usage, snap.error().context);
 		tool.die(Exit::fatal, snap.error().message());
 	}
-	auto rep = diff_snapshot(*snap, r.count("pages") > 0);
+	UniqueFd kmod = pick_backend(tool, r["backend"].as<std::string>());
+	auto rep = diff_snapshot(*snap, r.count("pages") > 0, kmod.get());
 	if (!rep)
 		tool.die(Exit::usage, path + ": " + rep.error().context);
 	std::fputs((r.count("json") ? render_split_json(*rep) : render_split_table(*rep, r.count("pages") > 0)).c_str(),

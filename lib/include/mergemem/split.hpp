@@ -52,7 +52,9 @@ struct SplitReport {
 
 // Compares the snapshot with the processes now.  EXDEV when it was taken in
 // another boot (frame numbers and pids mean nothing across boots).
-[[nodiscard]] Result<SplitReport> diff_snapshot(const Snapshot& s, bool want_pages);
+// kmod_fd: an open /dev/mergemem; frames and mapcounts then come from its
+// PAGEINFO instead of pagemap.
+[[nodiscard]] Result<SplitReport> diff_snapshot(const Snapshot& s, bool want_pages, int kmod_fd = -1);
 [[nodiscard]] std::string render_split_table(const SplitReport& r, bool pages);
 [[nodiscard]] std::string render_split_json(const SplitReport& r);
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "mergemem.h" // kmod/mergemem.h
 #include "mergemem/fd.hpp"
 #include "mergemem/format.hpp"
 #include "mergemem/merge.hpp"
@@ -41,9 +43,41 @@ std::vector<uint64_t> entries_now(int pagemap, const std::vector<uint64_t>& vpns
 	return out;
 }
 
+// The same facts through PAGEINFO, shaped as pagemap entries (present,
+// exclusive = mapped once and not a KSM or zero page, frame).
+std::vector<uint64_t> entries_from_pageinfo(int fd, pid_t pid, const std::vector<uint64_t>& vpns, size_t psz)
+{
+	std::vector<uint64_t> out(vpns.size(), 0);
+	std::vector<mergemem_page> recs(MERGEMEM_PAGEINFO_MAX);
+	for (size_t i = 0; i < vpns.size();) {
+		size_t j = i + 1;
+		while (j < vpns.size() && vpns[j] == vpns[j - 1] + 1 && j - i < MERGEMEM_PAGEINFO_MAX)
+			++j;
+		mergemem_pageinfo pi{};
+		pi.size = sizeof pi;
+		pi.pid = uint32_t(pid);
+		pi.start = vpns[i] * psz;
+		pi.count = j - i;
+		pi.records = reinterpret_cast<uintptr_t>(recs.data());
+		if (::ioctl(fd, MERGEMEM_IOC_PAGEINFO, &pi) == 0)
+			for (uint64_t k = 0; k < pi.filled; ++k) {
+				const auto& r = recs[k];
+				size_t at = i + (r.addr / psz - vpns[i]);
+				if (at >= j)
+					continue;
+				uint64_t e = (1ull << 63) | (r.pfn & ((1ull << 55) - 1));
+				if (r.mapcount == 1 && !(r.flags & (MERGEMEM_PAGE_KSM | MERGEMEM_PAGE_ZERO)))
+					e |= 1ull << 56;
+				out[at] = e;
+			}
+		i = j;
+	}
+	return out;
+}
+
 } // namespace
 
-Result<SplitReport> diff_snapshot(const Snapshot& s, bool want_pages)
+Result<SplitReport> diff_snapshot(const Snapshot& s, bool want_pages, int kmod_fd)
 {
 	auto boot = current_boot_id();
 	if (boot && *boot != s.boot_id)
@@ -75,8 +109,16 @@ Result<SplitReport> diff_snapshot(const Snapshot& s, bool want_pages)
 			continue;
 		}
 		Live l{&sp, std::move(*p), {}};
-		UniqueFd pm(::openat(l.proc.dirfd.get(), "pagemap", O_RDONLY | O_CLOEXEC));
-		if (pm) {
+		UniqueFd pm(kmod_fd >= 0 ? -1 : ::openat(l.proc.dirfd.get(), "pagemap", O_RDONLY | O_CLOEXEC));
+		if (kmod_fd >= 0) {
+			std::vector<uint64_t> vpns;
+			for (auto& pg : sp.pages)
+				vpns.push_back(pg.vpn);
+			l.now = entries_from_pageinfo(kmod_fd, sp.pid, vpns, psz);
+			for (uint64_t e : l.now)
+				if (procfs::PagemapEntry{e}.pfn())
+					pfn_now = true;
+		} else if (pm) {
 			std::vector<uint64_t> vpns;
 			for (auto& pg : sp.pages)
 				vpns.push_back(pg.vpn);
