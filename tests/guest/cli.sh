@@ -46,6 +46,20 @@ sleep 0.5
 check "grep -q 'verify ok 272' /tmp/s1 && grep -q 'verify ok 272' /tmp/s2" "victims verify their memory (after the rewrite)"
 kill $v1 $v2
 
+# A target a debugger holds: ptrace injection is refused, the module is not.
+/victim --table 64 --ready /tmp/r3 &
+v3=$!
+while [ ! -e /tmp/r3 ]; do sleep 0.1; done
+/tracer $v3 &
+t3=$!
+sleep 0.3
+check "grep -q 'TracerPid:.$t3' /proc/$v3/status" "the target is traced"
+/memmerge --backend ptrace --no-snapshot --timeout 10 $v3 > /tmp/p.out 2>&1
+check "grep -q 'already traced' /tmp/p.out" "ptrace backend refuses the traced target"
+/memmerge --backend kmod --no-snapshot --timeout 30 $v3 > /tmp/k.out 2>&1
+check "[ \$? -le 1 ] && grep -q ' mg' /proc/$v3/smaps" "kmod backend makes the traced target mergeable"
+kill $t3 $v3
+
 # Bench: the same memdup scan through PAGEINFO and through procfs, one run
 # each way after a warm-up, in the same guest (TCG: only the ratio means anything).
 /victim --table 4096 --unique 4096 --ready /tmp/b1 &

@@ -38,6 +38,7 @@ esac
 if grep -E "warning:|error:" "$work/kbuild.log"; then echo "guest: module build warnings"; exit 1; fi
 # Designated initialisers override the defaults of ADV()/PI() on purpose.
 gcc -static -O2 -Wall -Wextra -Werror -Wno-override-init -o "$work/guest-test" tests/guest/guest-test.c
+gcc -static -O2 -Wall -Wextra -Werror -o "$work/tracer" tests/guest/tracer.c
 
 init=$work/initramfs
 mkdir -p "$init"/{bin,sbin,proc,sys,dev,tmp}
@@ -45,7 +46,7 @@ cp /bin/busybox "$init/bin/busybox"
 for app in sh mount ls echo uname insmod rmmod poweroff chmod cat mkdir sleep kill grep diff cut tr md5sum; do
 	ln -s busybox "$init/bin/$app"
 done
-cp "$work/kmod/mergemem.ko" "$work/guest-test" "$init/"
+cp "$work/kmod/mergemem.ko" "$work/guest-test" "$work/tracer" "$init/"
 cp tests/guest/init.sh "$init/init"
 cp tests/guest/cli.sh "$init/cli.sh"
 # The tools with the shared libraries they need.
