@@ -11,3 +11,8 @@ if [ "$(id -u)" = 0 ] && [ -e /sys/kernel/mm/ksm/run ]; then
 else
 	echo "# memmerge and memsplit benchmarks skipped: need root and KSM"
 fi
+if [ "$(id -u)" = 0 ] && command -v qemu-system-x86_64 >/dev/null; then
+	echo
+	echo "# kmod against procfs, in the QEMU guest"
+	"$(dirname "$0")/guest.sh" "$BUILD"
+fi
