@@ -4,6 +4,7 @@ and 8 x 128 MiB of identical tables, with memmerge's session and with the
 same targets opted in but ksmd at its default pace (pages_to_scan 100,
 sleep_millisecs 20), measured up to a cap.  Needs root and KSM."""
 import json
+import shutil
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ def start(n, pages, seed):
     for p, ready in procs:
         while not os.path.exists(ready):
             time.sleep(0.02)
+    shutil.rmtree(d, True)
     return [p for p, _ in procs]
 
 

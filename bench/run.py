@@ -7,6 +7,7 @@ fixture processes (>= 2 GiB resident anonymous memory):
 plus memdup's peak RSS and its time on a 64 GiB sparse reservation.
 Prints figures, ratios and the issue's targets.  Never part of make test."""
 import json
+import shutil
 import os
 import subprocess
 import sys
@@ -27,6 +28,8 @@ def start_victims(specs):
     for i, args in enumerate(specs):
         ready = f"{d}/ready.{i}"
         procs.append((subprocess.Popen([VICTIM, *args, "--ready", ready], stdin=subprocess.DEVNULL), ready))
+    import atexit
+    atexit.register(shutil.rmtree, d, True)
     for p, ready in procs:
         while not os.path.exists(ready):
             if p.poll() is not None:

@@ -3,6 +3,7 @@
 diff time (targets <= 100 ms each, diff without --pages), snapshot size
 (target <= 16 bytes per recorded page) and peak RSS.  Needs root and KSM."""
 import json
+import shutil
 import os
 import subprocess
 import sys
@@ -47,6 +48,7 @@ def main():
         for v in victims:
             v.kill()
             v.wait()
+        shutil.rmtree(d, True)
     st = min(s[0] for s in snaps)
     dt = min(s[0] for s in diffs)
     print("# memsplit benchmark: 2 x 256 MiB merged")
