@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-cli test-asan test-guest kmod demo bench install clean
+.PHONY: all deps build run test test-unit test-cli test-asan test-guest test-fuzz fuzz kmod demo bench install clean
 
 all: build
 
@@ -29,6 +29,18 @@ test: deps build
 	./tests/run-all.sh $(BUILD)
 	$(MAKE) test-asan
 	$(MAKE) test-guest
+	$(MAKE) test-fuzz
+
+# Every parser of outside input under libFuzzer: briefly in the test suite,
+# for longer with make fuzz (FUZZ_SECONDS per harness).
+FUZZ_SECONDS ?= 300
+test-fuzz:
+	./scripts/install-deps.sh fuzz
+	./tests/fuzz/run.sh 5
+
+fuzz:
+	./scripts/install-deps.sh fuzz
+	./tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # mergemem.ko against the installed Debian kernel's headers, booted under QEMU.
 test-guest: build
@@ -64,4 +76,4 @@ install: build
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

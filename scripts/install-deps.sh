@@ -8,6 +8,8 @@ BUILD="build-essential g++ cmake make pkg-config libcxxopts-dev libproc2-dev lib
 TEST="googletest libgtest-dev bats jq procps python3 util-linux passwd groff-base man-db bash-completion"
 # The module's guest tests: Debian's kernel and its headers, QEMU, busybox.
 GUEST="linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod debootstrap"
+# libFuzzer harnesses: clang-16 (clang-14's libFuzzer cannot build std::expected code).
+FUZZ="clang-16 libclang-rt-16-dev"
 [ $# -gt 0 ] || set -- build test
 
 want=""
@@ -16,7 +18,8 @@ for group in "$@"; do
 	build) want="$want $BUILD" ;;
 	test) want="$want $TEST" ;;
 	guest) want="$want $GUEST" ;;
-	*) echo "install-deps: unknown group '$group' (use build, test, guest)" >&2; exit 2 ;;
+	fuzz) want="$want $FUZZ" ;;
+	*) echo "install-deps: unknown group '$group' (use build, test, guest, fuzz)" >&2; exit 2 ;;
 	esac
 done
 
