@@ -118,20 +118,18 @@ int main(int argc, char** argv)
 	Report rep = analyze(*scanned, aopt);
 	for (auto& s : sel.skipped) {
 		if (s.named) {
-			rep.failed.push_back(FailedProcess{s.pid, s.comm, std::string(to_string(s.reason)), mmcli::skip_message(s)});
+			rep.failed.push_back(FailedProcess{s.pid, s.comm, std::string(to_string(s.reason)), mmcli::skip_message(s), {}});
 			rep.processes_failed++;
 		} else {
 			rep.processes_skipped++;
 			tool.info(mmcli::skip_message(s));
 		}
 	}
-	for (auto& ps : scanned->processes)
-		if (ps.error)
-			for (auto& f : rep.failed)
-				if (f.pid == ps.pid)
-					f.message = mmcli::failure_hint(*ps.error);
-	for (auto& f : rep.failed)
+	for (auto& f : rep.failed) {
+		if (f.error.code)
+			f.message = mmcli::failure_hint(f.error);
 		tool.err(f.message);
+	}
 
 	if (r.count("json")) {
 		std::fputs(render_json(rep, ropt).c_str(), stdout);

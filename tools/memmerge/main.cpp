@@ -161,13 +161,14 @@ int main(int argc, char** argv)
 
 	// memdup's engine before (the estimate, --dry-run) and after (what the
 	// merge freed: global KSM counters also move for other processes).
-	auto engine = [](const std::vector<const Process*>& set) -> std::optional<Report> {
+	auto scan_set = [](const std::vector<const Process*>& set) {
 		ScanOptions so;
 		so.threads = std::max(1u, std::thread::hardware_concurrency());
-		auto sc = scan(set, so);
-		return sc ? std::optional<Report>(analyze(*sc, {})) : std::nullopt;
+		return scan(set, so);
 	};
-	std::optional<Report> pre = engine(targets);
+	std::optional<Report> pre;
+	if (auto sc = scan_set(targets))
+		pre = analyze(*sc, {});
 	if (pre)
 		m.estimate = pre->summary.duplicate_pages - std::min(pre->summary.duplicate_pages, pre->summary.unmergeable_pages);
 	if (r.count("dry-run")) {
@@ -230,9 +231,7 @@ int main(int argc, char** argv)
 	std::optional<Report> post;
 	std::error_code ec;
 	if (!opted.empty()) {
-		ScanOptions so;
-		so.threads = std::max(1u, std::thread::hardware_concurrency());
-		if (auto sc = scan(opted, so)) {
+		if (auto sc = scan_set(opted)) {
 			post = analyze(*sc, {});
 			if (req.merge && !r.count("no-snapshot")) {
 				std::string path = r.count("snapshot") ? r["snapshot"].as<std::string>() : default_snapshot_path();

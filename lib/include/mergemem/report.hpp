@@ -58,6 +58,7 @@ struct FailedProcess {
 	std::string comm;
 	std::string reason;     // "gone", "permission", ...
 	std::string message;    // one line, names the pid and what to do
+	Error error;            // the scan's error (code 0 for selection refusals)
 };
 
 struct Report {

@@ -106,14 +106,36 @@ struct ScanResult {
 	std::string hash_impl;
 };
 
+// Where a record of ScanResult::records lives: its process, mapping and
+// address.  Built once from the laid-out runs; lookups are a binary search.
+class RecordLocator {
+public:
+	struct Place {
+		uint32_t proc = 0;
+		uint32_t mapping = 0;
+		uint64_t addr = 0;
+	};
+	struct Run {
+		uint64_t first, npages, addr;
+		uint32_t proc, mapping;
+	};
+	explicit RecordLocator(const ScanResult& s);
+	// idx must belong to a run (every valid record does).
+	[[nodiscard]] Place locate(uint64_t idx) const;
+	[[nodiscard]] const std::vector<Run>& runs() const { return runs_; }
+
+private:
+	size_t page_size_;
+	std::vector<Run> runs_;
+};
+
 // Scans `procs` (which stay open: their pidfds are checked at the end so a
 // process that exits mid-scan is reported as gone, never half-counted).
 // Per-process failures land in ProcessScan::error; the call itself fails
 // only on resource exhaustion (ENOMEM) or cancellation (ECANCELED).
-[[nodiscard]] Result<ScanResult> scan(const std::vector<Process>& procs, const ScanOptions& opt,
-                                      const procfs::Root& root = {});
-[[nodiscard]] Result<ScanResult> scan(const std::vector<const Process*>& procs, const ScanOptions& opt,
-                                      const procfs::Root& root = {});
+// Every file is read through the processes' pinned /proc directories.
+[[nodiscard]] Result<ScanResult> scan(const std::vector<Process>& procs, const ScanOptions& opt);
+[[nodiscard]] Result<ScanResult> scan(const std::vector<const Process*>& procs, const ScanOptions& opt);
 
 // Exposed for tests: the PAGEMAP_SCAN probe and the resident-run finder.
 [[nodiscard]] bool pagemap_scan_supported(int pagemap_fd);

@@ -26,19 +26,7 @@ std::string page_label(const MappingInfo& m, bool anon)
 
 namespace {
 
-struct RunRef {
-	uint64_t first;
-	uint32_t proc;
-	uint32_t mapping;
-	uint64_t addr;
-	uint64_t npages;
-};
-
-struct Owner {
-	uint32_t proc;
-	uint32_t mapping;
-	uint64_t addr;
-};
+using Owner = RecordLocator::Place;
 
 struct Acc {
 	std::vector<Counts> proc;
@@ -58,13 +46,8 @@ struct Acc {
 
 class Index {
 public:
-	Index(const ScanResult& s, const AnalyzeOptions& o) : scan_(s), opt_(o)
+	explicit Index(const ScanResult& s) : where_(s)
 	{
-		for (uint32_t pi = 0; pi < s.processes.size(); ++pi)
-			for (auto& r : s.processes[pi].runs)
-				runs_.push_back(RunRef{r.first, pi, r.mapping, r.addr, r.npages});
-		// Runs are laid out in order; keep the invariant explicit.
-		std::sort(runs_.begin(), runs_.end(), [](auto& a, auto& b) { return a.first < b.first; });
 		label_of_.resize(s.processes.size());
 		for (uint32_t pi = 0; pi < s.processes.size(); ++pi) {
 			auto& maps = s.processes[pi].mappings;
@@ -75,15 +58,10 @@ public:
 		}
 	}
 
-	[[nodiscard]] Owner owner(uint64_t idx) const
-	{
-		auto it = std::upper_bound(runs_.begin(), runs_.end(), idx, [](uint64_t v, const RunRef& r) { return v < r.first; });
-		--it;
-		return Owner{it->proc, it->mapping, it->addr + (idx - it->first) * scan_.page_size};
-	}
+	[[nodiscard]] Owner owner(uint64_t idx) const { return where_.locate(idx); }
 	[[nodiscard]] uint32_t label(const Owner& o, bool anon) const { return label_of_[o.proc][o.mapping][anon]; }
 	[[nodiscard]] const std::vector<std::string>& labels() const { return labels_; }
-	[[nodiscard]] const std::vector<RunRef>& runs() const { return runs_; }
+	[[nodiscard]] const std::vector<RecordLocator::Run>& runs() const { return where_.runs(); }
 
 private:
 	uint32_t label_id(const std::string& l)
@@ -93,9 +71,7 @@ private:
 			labels_.push_back(l);
 		return it->second;
 	}
-	const ScanResult& scan_;
-	const AnalyzeOptions& opt_;
-	std::vector<RunRef> runs_;
+	RecordLocator where_;
 	std::unordered_map<std::string, uint32_t> ids_;
 	std::vector<std::string> labels_;
 	std::vector<std::vector<std::array<uint32_t, 2>>> label_of_;
@@ -191,7 +167,7 @@ Report analyze(const ScanResult& s, const AnalyzeOptions& opt)
 	const bool pfn = s.pfn_visible;
 	const auto& rec = s.records;
 
-	Index ix(s, opt);
+	Index ix(s);
 	std::vector<uint32_t> idx = order(rec, opt.threads);
 
 	// Split the ordered index at group boundaries, one slice per thread.
@@ -324,7 +300,7 @@ Report analyze(const ScanResult& s, const AnalyzeOptions& opt)
 		const auto& ps = s.processes[pi];
 		if (ps.error) {
 			std::string reason = ps.gone ? "gone" : ps.error->code == EACCES || ps.error->code == EPERM ? "permission" : "error";
-			rep.failed.push_back(FailedProcess{ps.pid, ps.comm, reason, ps.error->message()});
+			rep.failed.push_back(FailedProcess{ps.pid, ps.comm, reason, ps.error->message(), *ps.error});
 			continue;
 		}
 		rep.per_process.push_back(ProcessRow{ps.pid, ps.comm, ps.uid, ps.user, proc[pi]});

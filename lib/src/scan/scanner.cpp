@@ -119,7 +119,6 @@ struct ProcState {
 struct Shared {
 	const std::vector<const Process*>& procs;
 	const ScanOptions& opt;
-	const Root& root;
 	ScanResult& res;
 	std::vector<std::unique_ptr<ProcState>> state;
 	std::atomic<bool> pfn_seen{false};
@@ -235,6 +234,19 @@ void map_process(Shared& sh, uint32_t pi)
 	}
 }
 
+// The process's /proc/PID/mem, opened once, on first need, by any thread.
+Result<int> mem_fd(Shared& sh, uint32_t pi)
+{
+	ProcState& st = *sh.state[pi];
+	std::lock_guard lk(st.mu);
+	if (!st.memfd) {
+		st.memfd.reset(::openat(sh.procs[pi]->dirfd.get(), "mem", O_RDONLY | O_CLOEXEC));
+		if (!st.memfd)
+			return fail(errno == ENOENT ? ESRCH : errno, "open mem");
+	}
+	return st.memfd.get();
+}
+
 // Read [addr, addr+n pages) of a process into buf; returns pages read from
 // the start (short on a fault), or an error for the whole process.
 Result<size_t> read_pages(Shared& sh, uint32_t pi, const iovec* remote, size_t nremote, char* buf, size_t bytes,
@@ -257,20 +269,13 @@ Result<size_t> read_pages(Shared& sh, uint32_t pi, const iovec* remote, size_t n
 		// Seccomp or an LSM may forbid process_vm_readv where /proc/PID/mem works.
 		st.use_mem = true;
 	}
-	{
-		std::lock_guard lk(st.mu);
-		if (!st.memfd) {
-			st.memfd.reset(::openat(p.dirfd.get(), "mem", O_RDONLY | O_CLOEXEC));
-			if (!st.memfd)
-				return fail(errno == ENOENT ? ESRCH : errno, "open mem");
-			if (!via_mem)
-				sh.res.proc_mem_fallback = true;
-		}
-	}
+	auto memfd = mem_fd(sh, pi);
+	if (!memfd)
+		return std::unexpected(memfd.error());
 	size_t pages = 0;
 	char* out = buf;
 	for (size_t i = 0; i < nremote; ++i) {
-		auto got = pread_full(st.memfd.get(), out, remote[i].iov_len, off_t(uintptr_t(remote[i].iov_base)));
+		auto got = pread_full(*memfd, out, remote[i].iov_len, off_t(uintptr_t(remote[i].iov_base)));
 		if (!got) {
 			if (got.error().code == EIO || got.error().code == EFAULT)
 				return pages;
@@ -445,31 +450,14 @@ void confirm_kmod_hashes(Shared& sh)
 			return recs[a].pfn() < recs[b].pfn();
 		return a < b;
 	});
-	// Record index -> (process, address), from the laid-out runs.
-	struct RunAt {
-		uint64_t first, npages, addr;
-		uint32_t proc;
-	};
-	std::vector<RunAt> runs;
-	for (uint32_t pi = 0; pi < sh.res.processes.size(); ++pi)
-		for (auto& r : sh.res.processes[pi].runs)
-			runs.push_back({r.first, r.npages, r.addr, pi});
-	std::sort(runs.begin(), runs.end(), [](auto& a, auto& b) { return a.first < b.first; });
-	std::vector<UniqueFd> mem(sh.procs.size());
+	const RecordLocator where(sh.res);
 	std::vector<char> page(psz);
 	auto read_hash = [&](uint32_t i, Hash128& out) {
-		auto it = std::upper_bound(runs.begin(), runs.end(), uint64_t(i),
-		                           [](uint64_t v, const RunAt& r) { return v < r.first; });
-		if (it == runs.begin())
+		auto at = where.locate(i);
+		auto fd = mem_fd(sh, at.proc);
+		if (!fd)
 			return false;
-		--it;
-		uint32_t pi = it->proc;
-		if (!mem[pi])
-			mem[pi].reset(::openat(sh.procs[pi]->dirfd.get(), "mem", O_RDONLY | O_CLOEXEC));
-		if (!mem[pi])
-			return false;
-		uint64_t addr = it->addr + (i - it->first) * psz;
-		auto n = pread_full(mem[pi].get(), page.data(), psz, off_t(addr));
+		auto n = pread_full(*fd, page.data(), psz, off_t(at.addr));
 		if (!n || *n != psz)
 			return false;
 		hash_blocks(page.data(), psz, 1, &out);
@@ -530,21 +518,37 @@ void parallel(unsigned threads, size_t n, F&& f)
 
 } // namespace
 
-Result<ScanResult> scan(const std::vector<Process>& procs, const ScanOptions& opt, const Root& root)
+RecordLocator::RecordLocator(const ScanResult& s) : page_size_(s.page_size)
+{
+	for (uint32_t pi = 0; pi < s.processes.size(); ++pi)
+		for (auto& r : s.processes[pi].runs)
+			runs_.push_back(Run{r.first, r.npages, r.addr, pi, r.mapping});
+	// Runs are laid out in order already; keep the invariant explicit.
+	std::sort(runs_.begin(), runs_.end(), [](const Run& a, const Run& b) { return a.first < b.first; });
+}
+
+RecordLocator::Place RecordLocator::locate(uint64_t idx) const
+{
+	auto it = std::upper_bound(runs_.begin(), runs_.end(), idx, [](uint64_t v, const Run& r) { return v < r.first; });
+	--it;
+	return Place{it->proc, it->mapping, it->addr + (idx - it->first) * page_size_};
+}
+
+Result<ScanResult> scan(const std::vector<Process>& procs, const ScanOptions& opt)
 {
 	std::vector<const Process*> ptrs;
 	for (auto& p : procs)
 		ptrs.push_back(&p);
-	return scan(ptrs, opt, root);
+	return scan(ptrs, opt);
 }
 
-Result<ScanResult> scan(const std::vector<const Process*>& procs, const ScanOptions& opt, const Root& root)
+Result<ScanResult> scan(const std::vector<const Process*>& procs, const ScanOptions& opt)
 {
 	ScanResult res;
 	res.page_size = size_t(::sysconf(_SC_PAGESIZE));
 	res.hash_impl = hash_implementation();
 	res.processes.resize(procs.size());
-	Shared sh{procs, opt, root, res, {}, {}, {}, 0, {}, true};
+	Shared sh{procs, opt, res, {}, {}, {}, 0, {}, true};
 	for (size_t i = 0; i < procs.size(); ++i) {
 		sh.state.push_back(std::make_unique<ProcState>());
 		auto& ps = res.processes[i];
@@ -618,6 +622,8 @@ Result<ScanResult> scan(const std::vector<const Process*>& procs, const ScanOpti
 		auto& ps = res.processes[pi];
 		auto& st = *sh.state[pi];
 		ps.lost_pages = st.lost;
+		if (st.use_mem)
+			res.proc_mem_fallback = true;
 		if (!st.failed && !procs[pi]->check_alive()) {
 			st.failed = true;
 			st.err = proc_error(*procs[pi], ESRCH, "exited during the scan");

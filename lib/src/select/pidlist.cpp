@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <charconv>
 #include <climits>
+#include <map>
+#include <mutex>
 #include <vector>
 
 #include "mergemem/select.hpp"
@@ -62,11 +64,17 @@ Result<uid_t> resolve_user(std::string_view text)
 
 std::string user_name(uid_t uid)
 {
+	// --all asks for the same few users hundreds of times: look each up once.
+	static std::mutex mu;
+	static std::map<uid_t, std::string> cache;
+	std::lock_guard lk(mu);
+	if (auto it = cache.find(uid); it != cache.end())
+		return it->second;
 	std::vector<char> buf(16384);
 	passwd pw{}, *res = nullptr;
-	if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &res) == 0 && res)
-		return res->pw_name;
-	return std::to_string(uid);
+	std::string name = getpwuid_r(uid, &pw, buf.data(), buf.size(), &res) == 0 && res ? res->pw_name : std::to_string(uid);
+	cache.emplace(uid, name);
+	return name;
 }
 
 } // namespace mergemem

@@ -94,6 +94,13 @@ Result<SplitReport> diff_snapshot(const Snapshot& s, bool want_pages, int kmod_f
 		const SnapProcess* sp;
 		Process proc;
 		std::vector<uint64_t> now; // pagemap now, per recorded page (shared ones)
+		UniqueFd mem;              // /proc/PID/mem, opened on the first --pages read
+		bool read_page(uint64_t addr, std::string& out)
+		{
+			if (!mem)
+				mem.reset(::openat(proc.dirfd.get(), "mem", O_RDONLY | O_CLOEXEC));
+			return mem && pread_full(mem.get(), out.data(), out.size(), off_t(addr)).value_or(0) == out.size();
+		}
 	};
 	std::vector<Live> live;
 	bool pfn_now = false;
@@ -108,7 +115,7 @@ Result<SplitReport> diff_snapshot(const Snapshot& s, bool want_pages, int kmod_f
 			rep.gone.push_back({sp.pid, sp.comm, "pid reused"});
 			continue;
 		}
-		Live l{&sp, std::move(*p), {}};
+		Live l{&sp, std::move(*p), {}, {}};
 		UniqueFd pm(kmod_fd >= 0 ? -1 : ::openat(l.proc.dirfd.get(), "pagemap", O_RDONLY | O_CLOEXEC));
 		if (kmod_fd >= 0) {
 			std::vector<uint64_t> vpns;
@@ -179,10 +186,7 @@ Result<SplitReport> diff_snapshot(const Snapshot& s, bool want_pages, int kmod_f
 				auto& sl = live[it->second.first];
 				uint64_t saddr = sl.sp->pages[it->second.second].vpn * psz;
 				std::string mine(psz, '\0'), theirs(psz, '\0');
-				UniqueFd m1(::openat(l.proc.dirfd.get(), "mem", O_RDONLY | O_CLOEXEC));
-				UniqueFd m2(::openat(sl.proc.dirfd.get(), "mem", O_RDONLY | O_CLOEXEC));
-				if (m1 && m2 && pread_full(m1.get(), mine.data(), psz, off_t(b.addr)).value_or(0) == psz &&
-				    pread_full(m2.get(), theirs.data(), psz, off_t(saddr)).value_or(0) == psz) {
+				if (l.read_page(b.addr, mine) && sl.read_page(saddr, theirs)) {
 					size_t first = 0, last = psz;
 					while (first < psz && mine[first] == theirs[first])
 						++first;
