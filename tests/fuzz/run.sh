@@ -14,7 +14,7 @@ CXX=clang++-16
 flags="-std=c++2b -O1 -g -Wno-macro-redefined -D__cpp_concepts=202002L -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=all -Ilib/include -Ilib/src -Ikmod"
 srcs="lib/src/procfs/parse.cpp lib/src/select/pidlist.cpp lib/src/split/snapshot.cpp lib/src/util/error.cpp
-      lib/src/util/fd.cpp lib/src/report/analyze.cpp lib/src/scan/hash.cpp"
+      lib/src/util/fd.cpp lib/src/report/analyze.cpp lib/src/scan/hash.cpp lib/src/scan/locator.cpp"
 # The hash unit, once per ISA level, as lib/CMakeLists.txt builds it.
 for isa in sse2:1: avx2:2:-mavx2 avx512:3:-mavx512f\ -mavx512bw\ -mavx2; do
 	IFS=: read -r suffix level extra <<<"$isa"
