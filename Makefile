@@ -32,15 +32,17 @@ test: deps build
 	$(MAKE) test-fuzz
 
 # Every parser of outside input under libFuzzer: briefly in the test suite,
-# for longer with make fuzz (FUZZ_SECONDS per harness).
-FUZZ_SECONDS ?= 300
+# for longer with make fuzz (FUZZ_RUNS executions per harness, at most
+# FUZZ_SECONDS each).
+FUZZ_SECONDS ?= 1800
+FUZZ_RUNS ?= 1000000
 test-fuzz:
 	./scripts/install-deps.sh fuzz
 	./tests/fuzz/run.sh 5
 
 fuzz:
 	./scripts/install-deps.sh fuzz
-	./tests/fuzz/run.sh $(FUZZ_SECONDS)
+	./tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_RUNS)
 
 # mergemem.ko against the installed Debian kernel's headers, booted under QEMU.
 test-guest: build

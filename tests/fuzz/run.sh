@@ -1,6 +1,7 @@
 #!/bin/bash
 # Build the libFuzzer harnesses with clang-16 and run each for SECONDS
-# (default 10) on its checked-in seed corpus.  `make fuzz` runs them longer.
+# (default 10) on its checked-in seed corpus, or until RUNS executions if
+# that comes first.  `make fuzz` runs each to 10^6 executions.
 #
 # GCC 12's libstdc++ offers std::expected only when __cpp_concepts >=
 # 202002L, which clang 16 does not claim although it compiles <expected>
@@ -8,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_EACH=${1:-10}
+RUNS=${2:--1}
 out=${FUZZ_BUILD:-build-fuzz}
 mkdir -p "$out"
 CXX=clang++-16
@@ -34,12 +36,16 @@ for t in 1 2 3 4 5 6 7 8; do
 			-o "$bin" -lpthread 2>"$out/$name.build.log" || { cat "$out/$name.build.log"; exit 1; }
 	fi
 	mkdir -p "$out/corpus_$name"
-	res=$("$bin" -max_total_time="$SECONDS_EACH" -max_len=65536 "$out/corpus_$name" "tests/fuzz/corpus/$name" 2>&1 | tail -3)
+	res=$("$bin" -max_total_time="$SECONDS_EACH" -runs="$RUNS" -max_len=65536 "$out/corpus_$name" "tests/fuzz/corpus/$name" 2>&1 | tail -3)
 	runs=$(grep -oE 'Done [0-9]+ runs' <<<"$res" | grep -oE '[0-9]+' || echo 0)
 	if grep -qE "ERROR|SUMMARY|crash-|deadly signal" <<<"$res"; then
 		echo "fuzz $name: FINDING"; echo "$res"; total_fail=$((total_fail + 1))
 	else
 		echo "fuzz $name: $runs executions, 0 findings"
+		if [ "$RUNS" -gt 0 ] && [ "$runs" -lt "$RUNS" ]; then
+			echo "fuzz $name: stopped by the ${SECONDS_EACH} s limit before $RUNS executions"
+			total_fail=$((total_fail + 1))
+		fi
 	fi
 done
 echo "fuzz: $((8 - total_fail)) passed, $total_fail failed"

@@ -134,6 +134,8 @@ std::string skip_message(const Skipped& s)
 	case SkipReason::kernel_thread: return who + ": kernel thread, it has no user memory — skipped";
 	case SkipReason::zombie: return who + ": zombie, it has no memory left — skipped (its parent has not reaped it)";
 	case SkipReason::self: return who + ": this process — skipped";
+	case SkipReason::no_descriptors:
+		return who + ": no file descriptors left — raise the limit (ulimit -n) or select fewer processes";
 	}
 	return who;
 }

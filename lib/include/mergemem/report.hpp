@@ -70,6 +70,7 @@ struct Report {
 	uint64_t processes = 0;
 	uint64_t processes_failed = 0;
 	uint64_t processes_skipped = 0;
+	uint64_t lost_pages = 0;        // resident at first look, unmapped or swapped out before the read
 	uint64_t unreadable_pages = 0;  // resident in VM_IO/VM_PFNMAP or PROT_NONE mappings: never read
 	std::array<uint64_t, size_t(Unmergeable::count_)> unmergeable{};
 	std::vector<ProcessRow> per_process;

@@ -4,6 +4,12 @@
 // selected process is pinned by a pidfd and a /proc/PID directory fd opened
 // while the pidfd proved the process alive, so a reused pid can never be
 // mistaken for the process we selected.
+//
+// Two descriptors per process do not fit RLIMIT_NOFILE for large sets
+// (2000 processes against the usual soft limit of 1024), so a selection
+// keeps only descriptor_budget() processes open and *parks* the rest: their
+// descriptors are closed, and ProcessDir reopens one for a piece of work,
+// checking the start time so that a reused pid is still reported as gone.
 #pragma once
 #include <sys/types.h>
 
@@ -26,14 +32,40 @@ struct Process {
 	std::string comm;
 	uid_t uid = 0;          // effective uid, as pgrep -u matches
 	std::string user;       // name, or the number when it has none
-	UniqueFd pidfd;
+	UniqueFd pidfd;         // both closed while the process is parked
 	UniqueFd dirfd;         // /proc/PID, valid for this process only
+	std::string proc_root = "/proc";
 
-	// ESRCH once the process has exited (or is a zombie).
+	[[nodiscard]] bool parked() const { return !dirfd; }
+	void park()
+	{
+		pidfd.reset();
+		dirfd.reset();
+	}
+	// ESRCH once the process has exited (or is a zombie), or when a parked
+	// process's pid now names another process.
 	[[nodiscard]] Result<void> check_alive() const;
 };
 
-enum class SkipReason { not_found, gone, permission, kernel_thread, zombie, self };
+// The /proc/PID directory of a process for one piece of work: the
+// process's own dirfd, or for a parked process a fresh one, verified by
+// start time.  ESRCH when the process is gone (or its pid was reused),
+// EMFILE/ENFILE when no descriptor is left.
+class ProcessDir {
+public:
+	[[nodiscard]] static Result<ProcessDir> open(const Process& p);
+	[[nodiscard]] int get() const { return fd_; }
+
+private:
+	UniqueFd own_;
+	int fd_ = -1;
+};
+
+// How many processes a selection keeps open (two descriptors each): the
+// RLIMIT_NOFILE soft limit less a reserve for the scan itself.
+[[nodiscard]] size_t descriptor_budget();
+
+enum class SkipReason { not_found, gone, permission, kernel_thread, zombie, self, no_descriptors };
 [[nodiscard]] std::string_view to_string(SkipReason r);
 
 struct Skipped {

@@ -52,9 +52,9 @@ Result<int> wait_stop(pid_t pid, std::chrono::milliseconds limit)
 	}
 }
 
-Result<uint64_t> find_syscall_insn(const Process& p)
+Result<uint64_t> find_syscall_insn(int dirfd)
 {
-	auto maps = read_file_at(p.dirfd.get(), "maps");
+	auto maps = read_file_at(dirfd, "maps");
 	if (!maps)
 		return fail(maps.error().code, "read maps");
 	auto vmas = procfs::parse_maps(*maps);
@@ -63,7 +63,7 @@ Result<uint64_t> find_syscall_insn(const Process& p)
 	for (auto& v : *vmas) {
 		if (v.path != "[vdso]")
 			continue;
-		UniqueFd mem(::openat(p.dirfd.get(), "mem", O_RDONLY | O_CLOEXEC));
+		UniqueFd mem(::openat(dirfd, "mem", O_RDONLY | O_CLOEXEC));
 		if (!mem)
 			return fail(errno, "open mem");
 		std::string buf(v.end - v.start, '\0');
@@ -97,7 +97,10 @@ Result<InjectionSession> InjectionSession::attach(const Process& p)
 	s->who = "pid " + std::to_string(p.pid) + " (" + p.comm + ")";
 	auto err = [&](int code, const std::string& what) { return fail(code, s->who + ": " + what); };
 
-	auto st_text = read_file_at(p.dirfd.get(), "status");
+	auto dir = ProcessDir::open(p);
+	if (!dir)
+		return err(dir.error().code, "exited");
+	auto st_text = read_file_at(dir->get(), "status");
 	if (!st_text)
 		return err(ESRCH, "exited");
 	auto st = procfs::parse_status(*st_text);
@@ -116,7 +119,7 @@ Result<InjectionSession> InjectionSession::attach(const Process& p)
 		return err(ESRCH, "exited");
 
 	const char* no_ptrace = "cannot ptrace it — run as its user, or as root (CAP_SYS_PTRACE); check kernel.yama.ptrace_scope";
-	auto insn = find_syscall_insn(p);
+	auto insn = find_syscall_insn(dir->get());
 	if (!insn) {
 		int e = insn.error().code;
 		if (e == EACCES || e == EPERM)

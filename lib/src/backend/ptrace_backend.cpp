@@ -26,7 +26,10 @@ namespace {
 // the copy-on-write pages of private file mappings, coalesced into ranges.
 Result<std::vector<std::pair<uint64_t, uint64_t>>> mergeable_ranges(const Process& p)
 {
-	auto text = read_file_at(p.dirfd.get(), "smaps");
+	auto dir = ProcessDir::open(p);
+	if (!dir)
+		return std::unexpected(dir.error());
+	auto text = read_file_at(dir->get(), "smaps");
 	if (!text)
 		return fail(text.error().code == ENOENT ? ESRCH : text.error().code, "read smaps");
 	auto vmas = procfs::parse_maps(*text);

@@ -10,7 +10,8 @@ namespace mergemem {
 TargetKsm read_target_ksm(const Process& p)
 {
 	TargetKsm t;
-	auto text = read_file_at(p.dirfd.get(), "ksm_stat");
+	auto dir = ProcessDir::open(p);
+	auto text = dir ? read_file_at(dir->get(), "ksm_stat") : Result<std::string>(std::unexpected(dir.error()));
 	if (!text || !p.check_alive()) {
 		t.gone = true;
 		return t;

@@ -306,6 +306,7 @@ Report analyze(const ScanResult& s, const AnalyzeOptions& opt)
 		rep.per_process.push_back(ProcessRow{ps.pid, ps.comm, ps.uid, ps.user, proc[pi]});
 		for (auto& m : ps.mappings)
 			rep.unreadable_pages += m.present_skipped;
+		rep.lost_pages += ps.lost_pages;
 	}
 	rep.processes = rep.per_process.size();
 	rep.processes_failed = rep.failed.size();

@@ -169,6 +169,9 @@ std::string summary_line(const Report& r)
 	                human_bytes(r.summary.savings_pages * p) + " could be freed by merging";
 	if (!r.pfn_visible)
 		s += " (content-only estimate: frame numbers need root)";
+	if (r.lost_pages)
+		s += "; " + std::to_string(r.lost_pages) + (r.lost_pages == 1 ? " page" : " pages") +
+		     " vanished during the scan (unmapped or swapped out) and are not counted";
 	return s;
 }
 
@@ -245,6 +248,7 @@ std::string render_json(const Report& r, const RenderOptions& o)
 	s["processes_skipped"] = r.processes_skipped;
 	put_counts(s, r.summary);
 	s["unreadable_pages"] = r.unreadable_pages;
+	s["lost_pages"] = r.lost_pages;
 	s["pfn_visible"] = r.pfn_visible;
 	j["summary"] = s;
 	json u = json::object();

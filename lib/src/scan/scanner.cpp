@@ -110,10 +110,12 @@ struct Unit {
 struct ProcState {
 	std::atomic<bool> failed{false};
 	std::atomic<bool> use_mem{false};
-	std::mutex mu;               // guards err and memfd creation
+	std::mutex mu;               // guards err, dir and memfd
 	std::optional<Error> err;
+	std::optional<ProcessDir> dir;  // /proc/PID while this process is being read
 	UniqueFd memfd;
 	std::atomic<uint64_t> lost{0};
+	std::atomic<uint32_t> units_left{0};
 };
 
 struct Shared {
@@ -155,13 +157,49 @@ Error proc_error(const Process& p, int code, const std::string& what)
 	return Error{code, "pid " + std::to_string(p.pid) + " (" + p.comm + "): " + what};
 }
 
+// The process's /proc/PID directory, reopened (and verified) on first need
+// when the selection parked it.
+Result<int> proc_dir(Shared& sh, uint32_t pi)
+{
+	ProcState& st = *sh.state[pi];
+	std::lock_guard lk(st.mu);
+	if (!st.dir) {
+		auto d = ProcessDir::open(*sh.procs[pi]);
+		if (!d)
+			return std::unexpected(d.error());
+		st.dir.emplace(std::move(*d));
+	}
+	return st.dir->get();
+}
+
+// Closes what reading one process opened, so that a scan of thousands of
+// processes holds descriptors for only the few being read.
+void release_process(Shared& sh, uint32_t pi)
+{
+	ProcState& st = *sh.state[pi];
+	std::lock_guard lk(st.mu);
+	st.memfd.reset();
+	st.dir.reset();
+}
+
 // Phase 1 for one process.
 void map_process(Shared& sh, uint32_t pi)
 {
 	const Process& p = *sh.procs[pi];
 	ProcessScan& ps = sh.res.processes[pi];
 	const size_t psz = sh.res.page_size;
-	auto text = read_file_at(p.dirfd.get(), "smaps");
+	auto dir = proc_dir(sh, pi);
+	if (!dir) {
+		int e = dir.error().code;
+		sh.set_error(pi, proc_error(p, e, e == ESRCH ? "exited" : "open /proc directory"));
+		return;
+	}
+	struct Release {
+		Shared& sh;
+		uint32_t pi;
+		~Release() { release_process(sh, pi); }
+	} release{sh, pi};
+	auto text = read_file_at(*dir, "smaps");
 	if (!text) {
 		int e = text.error().code;
 		sh.set_error(pi, proc_error(p, e == ENOENT ? ESRCH : e, "read smaps"));
@@ -172,7 +210,7 @@ void map_process(Shared& sh, uint32_t pi)
 		sh.set_error(pi, proc_error(p, vmas.error().code, vmas.error().context));
 		return;
 	}
-	UniqueFd pm(::openat(p.dirfd.get(), "pagemap", O_RDONLY | O_CLOEXEC));
+	UniqueFd pm(::openat(*dir, "pagemap", O_RDONLY | O_CLOEXEC));
 	if (!pm) {
 		int e = errno;
 		sh.set_error(pi, proc_error(p, e == ENOENT ? ESRCH : e, "open pagemap"));
@@ -240,7 +278,13 @@ Result<int> mem_fd(Shared& sh, uint32_t pi)
 	ProcState& st = *sh.state[pi];
 	std::lock_guard lk(st.mu);
 	if (!st.memfd) {
-		st.memfd.reset(::openat(sh.procs[pi]->dirfd.get(), "mem", O_RDONLY | O_CLOEXEC));
+		if (!st.dir) {
+			auto d = ProcessDir::open(*sh.procs[pi]);
+			if (!d)
+				return std::unexpected(d.error());
+			st.dir.emplace(std::move(*d));
+		}
+		st.memfd.reset(::openat(st.dir->get(), "mem", O_RDONLY | O_CLOEXEC));
 		if (!st.memfd)
 			return fail(errno == ENOENT ? ESRCH : errno, "open mem");
 	}
@@ -337,6 +381,15 @@ void scan_unit(Shared& sh, const Unit& u, std::vector<char>& buf, std::vector<ui
 	const PageRun& run = ps.runs[u.run];
 	const uint64_t base = run.addr + uint64_t(u.offset) * psz;
 	PageRecord* rec = sh.res.records.data() + run.first + u.offset;
+	struct Done {
+		Shared& sh;
+		uint32_t pi;
+		~Done()
+		{
+			if (sh.state[pi]->units_left.fetch_sub(1) == 1)
+				release_process(sh, pi);
+		}
+	} done{sh, u.proc};
 	if (st.failed.load(std::memory_order_relaxed))
 		return;
 
@@ -344,7 +397,12 @@ void scan_unit(Shared& sh, const Unit& u, std::vector<char>& buf, std::vector<ui
 		scan_unit_kmod(sh, u, base, rec);
 		return;
 	}
-	UniqueFd pm(::openat(p.dirfd.get(), "pagemap", O_RDONLY | O_CLOEXEC));
+	auto dir = proc_dir(sh, u.proc);
+	if (!dir) {
+		sh.set_error(u.proc, proc_error(p, dir.error().code, "exited during the scan"));
+		return;
+	}
+	UniqueFd pm(::openat(*dir, "pagemap", O_RDONLY | O_CLOEXEC));
 	if (!pm) {
 		sh.set_error(u.proc, proc_error(p, errno == ENOENT ? ESRCH : errno, "open pagemap"));
 		return;
@@ -452,8 +510,19 @@ void confirm_kmod_hashes(Shared& sh)
 	});
 	const RecordLocator where(sh.res);
 	std::vector<char> page(psz);
+	// Groups visit processes in hash order: hold at most 64 mem fds, so a
+	// set of thousands of processes stays inside RLIMIT_NOFILE.
+	std::vector<uint32_t> open_procs;
 	auto read_hash = [&](uint32_t i, Hash128& out) {
 		auto at = where.locate(i);
+		if (!sh.state[at.proc]->memfd) {
+			if (open_procs.size() >= 64) {
+				for (uint32_t q : open_procs)
+					release_process(sh, q);
+				open_procs.clear();
+			}
+			open_procs.push_back(at.proc);
+		}
 		auto fd = mem_fd(sh, at.proc);
 		if (!fd)
 			return false;
@@ -496,7 +565,8 @@ void confirm_kmod_hashes(Shared& sh)
 				r.meta &= ~KMOD_HASH;
 			}
 		}
-	}
+	}	for (uint32_t q : open_procs)
+		release_process(sh, q);
 }
 
 template <class F>
@@ -573,8 +643,10 @@ Result<ScanResult> scan(const std::vector<const Process*>& procs, const ScanOpti
 		for (uint32_t ri = 0; ri < runs.size(); ++ri) {
 			runs[ri].first = total;
 			total += runs[ri].npages;
-			for (uint32_t off = 0; off < runs[ri].npages; off += unit_pages)
+			for (uint32_t off = 0; off < runs[ri].npages; off += unit_pages) {
 				units.push_back(Unit{pi, ri, off, uint32_t(std::min<uint64_t>(unit_pages, runs[ri].npages - off))});
+				sh.state[pi]->units_left++;
+			}
 		}
 	}
 	try {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -21,10 +22,63 @@ int sys_pidfd_open(pid_t pid)
 	return int(::syscall(SYS_pidfd_open, pid, 0));
 }
 
+// Opens /proc/PID of a parked process and proves it is the same process:
+// same start time, not a zombie.  The directory fd stays bound to that
+// process even if the pid is reused later.
+Result<UniqueFd> reopen_dir(const Process& p)
+{
+	const std::string who = "pid " + std::to_string(p.pid);
+	UniqueFd dir(::open((p.proc_root + "/" + std::to_string(p.pid)).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	if (!dir)
+		return fail(errno == ENOENT ? ESRCH : errno, who);
+	auto st = read_file_at(dir.get(), "stat");
+	if (!st)
+		return fail(ESRCH, who);
+	auto s = procfs::parse_stat(*st);
+	if (!s || s->zombie() || s->starttime != p.starttime)
+		return fail(ESRCH, who);
+	return dir;
+}
+
 } // namespace
+
+Result<ProcessDir> ProcessDir::open(const Process& p)
+{
+	ProcessDir d;
+	if (!p.parked()) {
+		d.fd_ = p.dirfd.get();
+		return d;
+	}
+	auto dir = reopen_dir(p);
+	if (!dir)
+		return std::unexpected(dir.error());
+	d.own_ = std::move(*dir);
+	d.fd_ = d.own_.get();
+	return d;
+}
+
+size_t descriptor_budget()
+{
+	rlimit rl{};
+	if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 1u << 20;
+	// The reserve covers what a scan holds besides the selection: per
+	// worker a smaps, pagemap and mem fd and a reopened parked directory,
+	// the output, the KSM session and the module.  A quarter of the limit,
+	// at least 64, is generous for that.
+	const size_t lim = rl.rlim_cur;
+	const size_t reserve = std::max<size_t>(64, lim / 4);
+	return lim > reserve ? (lim - reserve) / 2 : 0;
+}
 
 Result<void> Process::check_alive() const
 {
+	if (parked()) {
+		auto d = reopen_dir(*this);
+		if (!d)
+			return fail(ESRCH, "pid " + std::to_string(pid));
+		return {};
+	}
 	if (::syscall(SYS_pidfd_send_signal, pidfd.get(), 0, nullptr, 0) == 0 || errno == EPERM) {
 		// Signal 0 succeeds on zombies too: look at the state.
 		auto st = read_file_at(dirfd.get(), "stat");
@@ -47,6 +101,7 @@ std::string_view to_string(SkipReason r)
 	case SkipReason::kernel_thread: return "kernel thread";
 	case SkipReason::zombie: return "zombie";
 	case SkipReason::self: return "self";
+	case SkipReason::no_descriptors: return "no file descriptors left";
 	}
 	return "?";
 }
@@ -62,6 +117,8 @@ Result<Process> open_process(pid_t pid, const procfs::Root& root, SkipReason* re
 	p.pid = pid;
 	p.pidfd.reset(sys_pidfd_open(pid));
 	if (!p.pidfd) {
+		if (errno == EMFILE || errno == ENFILE)
+			return fail_as(SkipReason::no_descriptors, errno, "pidfd_open");
 		if (errno == ESRCH)
 			return fail_as(SkipReason::not_found, ESRCH, "no such process");
 		if (errno == EINVAL) // a thread id, not a process
@@ -69,9 +126,13 @@ Result<Process> open_process(pid_t pid, const procfs::Root& root, SkipReason* re
 		return fail_as(SkipReason::gone, errno, "pidfd_open");
 	}
 	std::string dir = root.proc + "/" + std::to_string(pid);
+	p.proc_root = root.proc;
 	p.dirfd.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-	if (!p.dirfd)
+	if (!p.dirfd) {
+		if (errno == EMFILE || errno == ENFILE)
+			return fail_as(SkipReason::no_descriptors, errno, "open " + dir);
 		return fail_as(SkipReason::gone, ESRCH, "exited");
+	}
 	auto text = read_file_at(p.dirfd.get(), "stat");
 	if (!text)
 		return fail_as(SkipReason::gone, ESRCH, "exited");
@@ -189,6 +250,7 @@ Result<Selection> select_processes(const Criteria& c, const procfs::Root& root)
 		std::sort(cands.begin(), cands.end(), [](auto& a, auto& b) { return a.pid < b.pid; });
 	}
 	const bool named = !c.pids.empty();
+	const size_t keep_open = descriptor_budget();
 
 	for (auto& cand : cands) {
 		if (excluded.count(cand.pid))
@@ -248,6 +310,9 @@ Result<Selection> select_processes(const Criteria& c, const procfs::Root& root)
 			if (ex)
 				continue;
 		}
+		// Past the budget, park: the pid and start time still name the process.
+		if (sel.processes.size() >= keep_open)
+			p->park();
 		sel.processes.push_back(std::move(*p));
 	}
 	std::sort(sel.processes.begin(), sel.processes.end(), [](auto& a, auto& b) { return a.pid < b.pid; });

@@ -94,16 +94,27 @@ Result<SplitReport> diff_snapshot(const Snapshot& s, bool want_pages, int kmod_f
 		const SnapProcess* sp;
 		Process proc;
 		std::vector<uint64_t> now; // pagemap now, per recorded page (shared ones)
-		UniqueFd mem;              // /proc/PID/mem, opened on the first --pages read
+		UniqueFd mem;              // /proc/PID/mem, kept from the first --pages read unless parked
 		bool read_page(uint64_t addr, std::string& out)
 		{
-			if (!mem)
-				mem.reset(::openat(proc.dirfd.get(), "mem", O_RDONLY | O_CLOEXEC));
-			return mem && pread_full(mem.get(), out.data(), out.size(), off_t(addr)).value_or(0) == out.size();
+			UniqueFd once;
+			int fd = mem.get();
+			if (fd < 0) {
+				auto dir = ProcessDir::open(proc);
+				if (!dir)
+					return false;
+				UniqueFd f(::openat(dir->get(), "mem", O_RDONLY | O_CLOEXEC));
+				if (!f)
+					return false;
+				fd = f.get();
+				(proc.parked() ? once : mem) = std::move(f);
+			}
+			return pread_full(fd, out.data(), out.size(), off_t(addr)).value_or(0) == out.size();
 		}
 	};
 	std::vector<Live> live;
 	bool pfn_now = false;
+	const size_t keep_open = descriptor_budget();
 	for (auto& sp : s.processes) {
 		SkipReason why{};
 		auto p = open_process(sp.pid, {}, &why);
@@ -136,6 +147,9 @@ Result<SplitReport> diff_snapshot(const Snapshot& s, bool want_pages, int kmod_f
 		} else {
 			l.now.assign(sp.pages.size(), 0);
 		}
+		pm.reset();
+		if (live.size() >= keep_open)
+			l.proc.park();
 		live.push_back(std::move(l));
 	}
 	rep.pfn_visible = s.pfn_visible && (pfn_now || live.empty());

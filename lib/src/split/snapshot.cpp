@@ -132,7 +132,8 @@ Snapshot make_snapshot(const ScanResult& scan, const std::vector<const Process*>
 		sp.starttime = ps.starttime;
 		sp.comm = ps.comm;
 		if (pi < procs.size()) {
-			auto text = read_file_at(procs[pi]->dirfd.get(), "ksm_stat");
+			auto dir = ProcessDir::open(*procs[pi]);
+			auto text = dir ? read_file_at(dir->get(), "ksm_stat") : Result<std::string>(std::unexpected(dir.error()));
 			if (text)
 				if (auto k = procfs::parse_ksm_stat(*text))
 					sp.ksm_merging = k->merging_pages + k->zero_pages;
