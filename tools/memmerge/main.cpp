@@ -141,19 +141,10 @@ int main(int argc, char** argv)
 		if (s.named)
 			refuse(s.pid, s.comm, std::string(to_string(s.reason)), mmcli::skip_message(s));
 
-	// Policy: merged pages are a side channel between the processes that
-	// share them, so one run merges one user's processes unless told otherwise.
-	std::vector<const Process*> targets;
-	for (auto& p : sel.processes) {
-		const Process& first = sel.processes.front();
-		if (p.uid != first.uid && !r.count("allow-cross-user")) {
-			refuse(p.pid, p.comm, "cross-user",
-			       "pid " + std::to_string(p.pid) + " (" + p.comm + "): owned by " + p.user + ", the set is " +
-			           first.user + "'s — merging across users is a side channel; use --allow-cross-user");
-			continue;
-		}
-		targets.push_back(&p);
-	}
+	auto policy = merge_policy(sel.processes, r.count("allow-cross-user"));
+	for (auto& f : policy.refused)
+		refuse(f.pid, f.comm, f.reason, f.message);
+	const std::vector<const Process*>& targets = policy.targets;
 	tool.info("backend " + m.backend + ", mode " + mode + ", scan-rate " + std::to_string(wopt.ksm.pages_to_scan) +
 	          ", sleep " + std::to_string(wopt.ksm.sleep_millisecs) + " ms, max-cpu " +
 	          std::to_string(int(wopt.max_cpu)) + "%, timeout " + std::to_string(wopt.timeout.count() / 1000) + " s" +

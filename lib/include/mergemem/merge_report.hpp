@@ -24,6 +24,22 @@ struct Refusal {
 	std::string comm, reason, message;
 };
 
+// The merge policy.  Refuses every process the caller could not ptrace
+// (opening /proc/PID/mem takes the same PTRACE_MODE_ATTACH check) and,
+// unless allow_cross_user, every process whose owner differs from that of
+// the first process the caller may touch: pages merged between two users
+// are a side channel between them (a write's timing tells whether the other
+// side holds the same content).
+struct MergeSet {
+	std::vector<const Process*> targets;
+	std::vector<Refusal> refused;
+};
+[[nodiscard]] MergeSet merge_policy(const std::vector<Process>& procs, bool allow_cross_user);
+
+// "cannot ptrace it — ..." with what to do; names kernel.yama.ptrace_scope
+// only where Yama restricts ptrace.
+[[nodiscard]] std::string cannot_ptrace_message();
+
 struct MergeReport {
 	std::string backend, mode;
 	bool merge = true;

@@ -14,6 +14,7 @@
 #include "backend/arch.hpp"
 #include "mergemem/fd.hpp"
 #include "mergemem/inject.hpp"
+#include "mergemem/merge_report.hpp"
 #include "mergemem/log.hpp"
 #include "mergemem/procfs.hpp"
 
@@ -118,7 +119,7 @@ Result<InjectionSession> InjectionSession::attach(const Process& p)
 	if (!p.check_alive())
 		return err(ESRCH, "exited");
 
-	const char* no_ptrace = "cannot ptrace it — run as its user, or as root (CAP_SYS_PTRACE); check kernel.yama.ptrace_scope";
+	const std::string no_ptrace = cannot_ptrace_message();
 	auto insn = find_syscall_insn(dir->get());
 	if (!insn) {
 		int e = insn.error().code;
