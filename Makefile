@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-cli test-asan test-guest test-fuzz fuzz kmod demo bench install clean
+.PHONY: all deps build run test test-unit test-cli test-asan test-guest test-fuzz fuzz torture kmod demo bench install clean
 
 all: build
 
@@ -28,6 +28,7 @@ run: deps build
 test: deps build
 	./tests/run-all.sh $(BUILD)
 	$(MAKE) test-asan
+	$(MAKE) torture
 	$(MAKE) test-guest
 	$(MAKE) test-fuzz
 
@@ -43,6 +44,14 @@ test-fuzz:
 fuzz:
 	./scripts/install-deps.sh fuzz
 	./tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_RUNS)
+
+# Fault torture on the ASan + UBSan build: targets signalled during
+# injections, killed under every tool, memmerge interrupted (tallies printed).
+TORTURE_SCALE ?= 1
+torture: deps
+	cmake -S . -B $(ASAN_BUILD) -DMERGEMEM_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	./tests/torture/torture.py $(ASAN_BUILD) --scale $(TORTURE_SCALE)
 
 # mergemem.ko against the installed Debian kernel's headers, booted under QEMU.
 test-guest: build

@@ -24,6 +24,17 @@ using mmcli::Exit;
 static std::atomic<int> g_signal{0};
 static void on_signal(int sig) { g_signal = sig; }
 
+// Interrupted: the knobs are back (the session restored them), say so and
+// die of the signal, so that a shell or systemd sees what happened.
+[[noreturn]] static void die_of(const mmcli::Tool& tool, int sig)
+{
+	tool.err(std::string("interrupted by SIG") + sigabbrev_np(sig) + "; KSM settings restored");
+	std::fflush(stdout);
+	signal(sig, SIG_DFL);
+	raise(sig);
+	_exit(128 + sig);
+}
+
 // Where the end-of-session snapshot goes unless --snapshot says otherwise:
 // /var/lib/mergemem for root, $XDG_STATE_HOME/mergemem for everyone else.
 static std::string default_snapshot_path()
@@ -78,11 +89,17 @@ int main(int argc, char** argv)
 	    ("json", "print the mergemem.memmerge/1 JSON document");
 	mmcli::add_common_options(o, "Output", "say which backend, mode and session settings were used");
 	auto r = mmcli::start(tool, o, argc, argv, {"Selection", "Merge", "Output"});
+	sigset_t mask;
+	sigemptyset(&mask);
 	for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
 		struct sigaction sa{};
 		sa.sa_handler = on_signal;
 		sigaction(sig, &sa, nullptr);
+		sigaddset(&mask, sig);
 	}
+	// A parent may have blocked them (to hand them over race-free): the
+	// handler is in place, so take them from here on.
+	sigprocmask(SIG_UNBLOCK, &mask, nullptr);
 
 	AdviseRequest req;
 	req.merge = !r.count("unmerge");
@@ -158,8 +175,11 @@ int main(int argc, char** argv)
 		return scan(set, so);
 	};
 	std::optional<Report> pre;
-	if (auto sc = scan_set(targets))
+	std::optional<ScanResult> pre_scan;
+	if (auto sc = scan_set(targets)) {
 		pre = analyze(*sc, {});
+		pre_scan = std::move(*sc);
+	}
 	if (pre)
 		m.estimate = pre->summary.duplicate_pages - std::min(pre->summary.duplicate_pages, pre->summary.unmergeable_pages);
 	if (r.count("dry-run")) {
@@ -206,8 +226,10 @@ int main(int argc, char** argv)
 	if (req.merge && !opted.empty() && !g_signal) {
 		wopt.estimate = m.estimate;
 		auto res = merge_and_watch(opted, wopt);
+		if (!res && res.error().code == ECANCELED && g_signal)
+			die_of(tool, g_signal.load());
 		if (!res)
-			tool.die(res.error().code == ECANCELED ? 128 + g_signal.load() : Exit::fatal, res.error().message());
+			tool.die(Exit::fatal, res.error().message());
 		m.watch = std::move(*res);
 		if (m.watch.restore_error)
 			tool.err("could not restore a KSM setting: " + m.watch.restore_error->message() + " — check /sys/kernel/mm/ksm");
@@ -236,13 +258,15 @@ int main(int argc, char** argv)
 			}
 		}
 	}
-	account(m, pre, post);
+	for (pid_t pid : account(m, pre_scan, pre, post))
+		for (auto& row : m.rows)
+			if (row.pid == pid)
+				refuse(pid, row.comm, "gone",
+				       "pid " + std::to_string(pid) + " (" + row.comm + "): exited during the merge — not counted");
 	std::fputs((r.count("json") ? render_merge_json(m) : render_merge_table(m)).c_str(), stdout);
 	std::fflush(stdout);
-	if (int sig = g_signal.load()) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-	}
+	if (int sig = g_signal.load())
+		die_of(tool, sig);
 	if (m.watch.restore_error)
 		return Exit::fatal;
 	return m.refused.empty() && !opted.empty() && m.watch.ended != "timeout" ? Exit::ok : Exit::partial;

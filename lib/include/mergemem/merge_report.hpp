@@ -9,6 +9,7 @@
 
 #include "mergemem/merge.hpp"
 #include "mergemem/report.hpp"
+#include "mergemem/scan.hpp"
 
 namespace mergemem {
 
@@ -17,6 +18,7 @@ struct MergeRow {
 	std::string comm, user;
 	TargetKsm before, after;
 	int64_t shared_before = -1, shared_after = -1; // from frames; -1 without PFNs
+	bool gone = false;    // exited during the session: left out of the savings
 };
 
 struct Refusal {
@@ -54,10 +56,13 @@ struct MergeReport {
 	std::vector<Refusal> refused;
 };
 
-// Fills rows' frame counts and saved_pages from memdup reports taken before
-// and after (exact with frame numbers; otherwise the KSM counters' delta,
-// an upper bound).
-void account(MergeReport& m, const std::optional<Report>& pre, const std::optional<Report>& post);
+// Fills rows' frame counts and saved_pages from the scans taken before and
+// after (exact with frame numbers; otherwise the KSM counters' delta, an
+// upper bound).  A process that exited during the session is marked gone
+// and the before-scan is re-analysed without it, so its freed memory never
+// counts as saved.  Returns the pids marked gone.
+std::vector<pid_t> account(MergeReport& m, std::optional<ScanResult>& pre_scan, std::optional<Report>& pre,
+                           const std::optional<Report>& post);
 [[nodiscard]] std::string render_merge_table(const MergeReport& m);
 [[nodiscard]] std::string render_merge_json(const MergeReport& m);
 

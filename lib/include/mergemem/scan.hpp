@@ -129,11 +129,17 @@ private:
 	std::vector<Run> runs_;
 };
 
-// Scans `procs` (which stay open: their pidfds are checked at the end so a
-// process that exits mid-scan is reported as gone, never half-counted).
+// Drops one process from a finished scan, as if it had failed with `why`:
+// its records become invalid (analyze() skips them) and it is listed as
+// failed (gone, for ESRCH).
+void forget_process(ScanResult& res, ProcessScan& ps, Error why);
+
+// Scans `procs` (their liveness is checked at the end, so a process that
+// exits mid-scan is reported as gone, never half-counted).
 // Per-process failures land in ProcessScan::error; the call itself fails
 // only on resource exhaustion (ENOMEM) or cancellation (ECANCELED).
-// Every file is read through the processes' pinned /proc directories.
+// Every file is read through the processes' /proc directories (reopened,
+// and verified by start time, for parked processes).
 [[nodiscard]] Result<ScanResult> scan(const std::vector<Process>& procs, const ScanOptions& opt);
 [[nodiscard]] Result<ScanResult> scan(const std::vector<const Process*>& procs, const ScanOptions& opt);
 

@@ -184,7 +184,8 @@ Result<long> InjectionSession::syscall(long nr, std::array<uint64_t, 6> args)
 	if (auto r = arch::set_regs(S.pid, regs); !r)
 		return fail(r.error().code, S.who + ": " + r.error().context);
 	S.dirty = true;
-	for (int tries = 0; tries < 16; ++tries) {
+	int restarts = 0;
+	for (int tries = 0; tries < 64; ++tries) {
 		if (ptrace(PTRACE_SINGLESTEP, S.pid, nullptr, nullptr) != 0)
 			return fail(errno, S.who + ": PTRACE_SINGLESTEP");
 		S.stopped = false;
@@ -199,12 +200,23 @@ Result<long> InjectionSession::syscall(long nr, std::array<uint64_t, 6> args)
 		arch::SavedRegs now{};
 		if (auto r = arch::get_regs(S.pid, now); !r)
 			return fail(r.error().code, S.who + ": " + r.error().context);
-		if (arch::ip(now) == S.insn + arch::syscall_insn().size())
-			return arch::result(now);
-		// Stopped before the instruction ran (SIGSTOP cannot be blocked):
-		// keep the signal for detach and step again.
-		if (WIFSTOPPED(*w) && WSTOPSIG(*w) != SIGTRAP)
+		// A stop for another signal (SIGSTOP cannot be blocked), before or
+		// after the instruction: keep it for detach, where it is delivered.
+		if (WIFSTOPPED(*w) && WSTOPSIG(*w) != SIGTRAP && (*w >> 16) == 0)
 			S.pending_signal = WSTOPSIG(*w);
+		if (arch::ip(now) != S.insn + arch::syscall_insn().size())
+			continue; // not run yet: step again
+		long rv = arch::result(now);
+		// -ERESTARTSYS .. -ERESTART_RESTARTBLOCK (512-516): a pending
+		// signal (SIGSTOP) cut a long call short (unmerging walks every
+		// page).  Never let the kernel see these from our call: it would
+		// restart it on its own after detach.  Issue it again instead.
+		if (rv <= -512 && rv >= -516 && restarts++ < 16) {
+			if (auto r = arch::set_regs(S.pid, regs); !r)
+				return fail(r.error().code, S.who + ": " + r.error().context);
+			continue;
+		}
+		return rv;
 	}
 	return fail(EAGAIN, S.who + ": the injected call did not complete");
 }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -25,20 +26,39 @@ int64_t shared_of(const std::optional<Report>& rep, pid_t pid)
 
 } // namespace
 
-void account(MergeReport& m, const std::optional<Report>& pre, const std::optional<Report>& post)
+std::vector<pid_t> account(MergeReport& m, std::optional<ScanResult>& pre_scan, std::optional<Report>& pre,
+                           const std::optional<Report>& post)
 {
+	std::vector<pid_t> gone;
+	for (auto& r : m.rows) {
+		bool in_post = false;
+		if (post)
+			for (auto& row : post->per_process)
+				in_post = in_post || row.pid == r.pid;
+		r.gone = r.after.gone || (post && !in_post);
+		if (r.gone)
+			gone.push_back(r.pid);
+	}
+	if (!gone.empty() && pre_scan) {
+		for (auto& ps : pre_scan->processes)
+			if (std::find(gone.begin(), gone.end(), ps.pid) != gone.end())
+				forget_process(*pre_scan, ps, Error{ESRCH, "pid " + std::to_string(ps.pid) + ": exited during the session"});
+		pre = analyze(*pre_scan, {});
+	}
 	for (auto& r : m.rows) {
 		r.shared_before = shared_of(pre, r.pid);
 		r.shared_after = shared_of(post, r.pid);
 	}
 	m.saved_pages = 0;
 	if (!m.merge)
-		return;
+		return gone;
 	if (pre && post && pre->pfn_visible)
 		m.saved_pages = int64_t(pre->summary.savings_pages) - int64_t(post->summary.savings_pages);
 	else
 		for (auto& r : m.rows)
-			m.saved_pages += (r.after.merging + r.after.zero) - (r.before.merging + r.before.zero);
+			if (!r.gone)
+				m.saved_pages += (r.after.merging + r.after.zero) - (r.before.merging + r.before.zero);
+	return gone;
 }
 
 std::string render_merge_table(const MergeReport& m)
@@ -54,7 +74,7 @@ std::string render_merge_table(const MergeReport& m)
 		if (!m.merge && r.shared_after >= 0)
 			b = uint64_t(std::max<int64_t>(r.shared_before, 0)), a = uint64_t(r.shared_after);
 		std::snprintf(line, sizeof line, "%7d %-15s %10s %10s\n", r.pid, r.comm.c_str(),
-		              human_bytes(b * m.page_size).c_str(), human_bytes(a * m.page_size).c_str());
+		              human_bytes(b * m.page_size).c_str(), r.gone ? "gone" : human_bytes(a * m.page_size).c_str());
 		out += line;
 	}
 	const auto& w = m.watch;
@@ -98,7 +118,7 @@ std::string render_merge_json(const MergeReport& m)
 		            {"merging_pages_after", r.after.merging},
 		            {"zero_pages_before", r.before.zero},
 		            {"zero_pages_after", r.after.zero},
-		            {"gone", r.after.gone}};
+		            {"gone", r.gone}};
 		if (r.shared_before >= 0 && r.shared_after >= 0) {
 			row["shared_pages_before"] = r.shared_before;
 			row["shared_pages_after"] = r.shared_after;

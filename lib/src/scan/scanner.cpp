@@ -588,6 +588,16 @@ void parallel(unsigned threads, size_t n, F&& f)
 
 } // namespace
 
+void forget_process(ScanResult& res, ProcessScan& ps, Error why)
+{
+	ps.gone = why.code == ESRCH;
+	ps.error = std::move(why);
+	for (auto& r : ps.runs)
+		for (uint64_t k = 0; k < r.npages && r.first + k < res.records.size(); ++k)
+			res.records[r.first + k].meta = 0;
+	ps.runs.clear();
+}
+
 Result<ScanResult> scan(const std::vector<Process>& procs, const ScanOptions& opt)
 {
 	std::vector<const Process*> ptrs;
@@ -684,14 +694,8 @@ Result<ScanResult> scan(const std::vector<const Process*>& procs, const ScanOpti
 			st.failed = true;
 			st.err = proc_error(*procs[pi], ESRCH, "exited during the scan");
 		}
-		if (st.failed) {
-			ps.error = st.err;
-			ps.gone = st.err && st.err->code == ESRCH;
-			for (auto& r : ps.runs)
-				for (uint64_t k = 0; k < r.npages && r.first + k < res.records.size(); ++k)
-					res.records[r.first + k].meta = 0;
-			ps.runs.clear();
-		}
+		if (st.failed)
+			forget_process(res, ps, st.err ? *st.err : Error{EIO, "pid " + std::to_string(ps.pid)});
 	}
 	res.pfn_visible = sh.pfn_seen;
 	if (opt.progress)
