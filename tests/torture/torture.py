@@ -78,6 +78,7 @@ class Victim:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, TMPDIR=self.dir))
         self.pid = self.proc.pid
         self.table = table
+        t.victims.append(self)
         deadline = time.monotonic() + 10
         while not os.path.exists(ready):
             if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -174,6 +175,7 @@ class Torture:
         self.knobs0 = knobs()
         self.failures = []
         self.tallies = []
+        self.victims = []  # every victim started, killed at the end whatever happens
 
     # -- running tools --------------------------------------------------
 
@@ -401,6 +403,10 @@ def main():
         for s in args.suite or ["inject", "kill", "signal"]:
             getattr(t, f"suite_{s}")()
     finally:
+        for v in t.victims:
+            if v.alive():
+                v.proc.kill()
+                v.proc.wait()
         if knobs() != t.knobs0:
             restore_knobs(t.knobs0)
             t.fail("end", "KSM knobs differed at the end and were put back")

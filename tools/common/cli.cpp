@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <iterator>
 
@@ -168,12 +169,91 @@ void add_common_options(cxxopts::Options& o, const std::string& group, const std
 	    ("V,version", "show the version and exit");
 }
 
+namespace {
+
+// --config FILE: one long option per line, without its dashes ("name
+// ^php-fpm$", "max-cpu 50"); '#' starts a comment.  The file's options go
+// before the command line's, so the command line wins.
+std::vector<std::string> expand_config(const Tool& t, const cxxopts::Options& o, int argc, char** argv)
+{
+	std::vector<std::string> out(argv, argv + argc);
+	if (o.help().find("--config ") == std::string::npos)
+		return out; // this tool has no --config
+	out.resize(1);
+	std::string path;
+	std::vector<std::string> rest;
+	for (int i = 1; i < argc; ++i) {
+		std::string_view a = argv[i];
+		if (a == "--")
+			for (; i < argc; ++i)
+				rest.emplace_back(argv[i]);
+		else if (a == "--config" && i + 1 < argc)
+			path = argv[++i];
+		else if (a.starts_with("--config="))
+			path = std::string(a.substr(9));
+		else
+			rest.emplace_back(a);
+	}
+	if (!path.empty()) {
+		auto text = mergemem::read_file(path);
+		if (!text)
+			t.die(text.error().code == ENOENT ? usage : fatal,
+			      path + ": " + std::strerror(text.error().code) + " — check --config");
+		const std::string help = o.help();
+		size_t lineno = 0, pos = 0;
+		while (pos < text->size()) {
+			size_t nl = text->find('\n', pos);
+			std::string line = text->substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+			pos = nl == std::string::npos ? text->size() : nl + 1;
+			++lineno;
+			auto trim = [](std::string s) {
+				s.erase(0, s.find_first_not_of(" \t\r"));
+				s.erase(s.find_last_not_of(" \t\r") + 1);
+				return s;
+			};
+			line = trim(line.substr(0, line.find('#')));
+			if (line.empty())
+				continue;
+			size_t sp = line.find_first_of(" \t=");
+			std::string key = line.substr(0, sp);
+			std::string value = sp == std::string::npos ? "" : trim(line.substr(sp + 1));
+			const std::string opt = "--" + key;
+			size_t at = help.find(opt);
+			while (at != std::string::npos && at + opt.size() < help.size() && help[at + opt.size()] != ' ' &&
+			       help[at + opt.size()] != '\n')
+				at = help.find(opt, at + 1);
+			if (key == "config" || key == "help" || key == "version" || at == std::string::npos)
+				t.die(usage, path + ":" + std::to_string(lineno) + ": unknown option '" + key + "' — see " + t.name +
+				                 "(1), CONFIGURATION FILE");
+			out.push_back(opt);
+			if (!value.empty())
+				out.push_back(value);
+		}
+	}
+	if (!path.empty()) {
+		out.push_back("--config"); // so that the tool knows a file was read
+		out.push_back(path);
+	}
+	out.insert(out.end(), rest.begin(), rest.end());
+	return out;
+}
+
+} // namespace
+
 cxxopts::ParseResult start(Tool& t, cxxopts::Options& o, int argc, char** argv, const std::vector<std::string>& groups)
 {
 	o.custom_help("[options] [PID...]");
 	o.positional_help("");
 	o.parse_positional({"pids"});
-	auto r = parse_or_die(t, o, argc, argv);
+	// Kept alive for the parse result, which may refer to them.
+	static std::vector<std::string> args;
+	static std::vector<char*> ptrs;
+	args = expand_config(t, o, argc, argv);
+	ptrs.clear();
+	for (auto& a : args)
+		ptrs.push_back(a.data());
+	ptrs.push_back(nullptr);
+	auto r = parse_or_die(t, o, int(args.size()), ptrs.data());
 	if (r.count("help")) {
 		std::fputs(o.help(groups).c_str(), stdout);
 		std::printf("\nPIDs are read from stdin when none are given and stdin is not a terminal.\nSee %s(1).\n",

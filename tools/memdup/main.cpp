@@ -22,7 +22,8 @@ int main(int argc, char** argv)
 	cxxopts::Options o("memdup", "Report identical memory pages across a set of processes.");
 	mmcli::add_selection_options(o);
 	o.add_options("Report")
-	    ("json", "print the mergemem.memdup/1 JSON document")
+	    ("format", "table (default), json or prometheus (node_exporter textfile)", cxxopts::value<std::string>(), "FORMAT")
+	    ("json", "print the mergemem.memdup/1 JSON document (--format json)")
 	    ("b,bytes", "print sizes in bytes, not human units")
 	    ("by", "break the report down by process (default) or mapping", cxxopts::value<std::string>(), "process|mapping")
 	    ("top", "list the N most duplicated contents", cxxopts::value<size_t>(), "N")
@@ -35,6 +36,9 @@ int main(int argc, char** argv)
 	    ("j,jobs", "scan with N threads (default: the number of CPUs)", cxxopts::value<unsigned>(), "N");
 	mmcli::add_common_options(o, "General", "say what is scanned and how");
 	auto r = mmcli::start(tool, o, argc, argv, {"Selection", "Report", "General"});
+	const std::string format = r.count("json") ? "json" : r.count("format") ? r["format"].as<std::string>() : "table";
+	if (format != "table" && format != "json" && format != "prometheus")
+		tool.die(Exit::usage, "--format '" + format + "': expected table, json or prometheus");
 	if (r.count("list-columns")) {
 		std::fputs(list_columns().c_str(), stdout);
 		return Exit::ok;
@@ -131,8 +135,10 @@ int main(int argc, char** argv)
 		tool.err(f.message);
 	}
 
-	if (r.count("json")) {
+	if (format == "json") {
 		std::fputs(render_json(rep, ropt).c_str(), stdout);
+	} else if (format == "prometheus") {
+		std::fputs(render_prometheus(rep).c_str(), stdout);
 	} else {
 		std::fputs(render_table(rep, ropt).c_str(), stdout);
 		std::printf("%s\n", summary_line(rep).c_str());

@@ -84,7 +84,8 @@ int main(int argc, char** argv)
 	    ("timeout", "give up waiting after SECONDS", cxxopts::value<double>()->default_value("60"), "SECONDS")
 	    ("keep-running", "leave ksmd running after the session")
 	    ("snapshot", "write the memsplit snapshot to FILE (default: see memmerge(1))", cxxopts::value<std::string>(), "FILE")
-	    ("no-snapshot", "write no memsplit snapshot");
+	    ("no-snapshot", "write no memsplit snapshot")
+	    ("config", "read options from FILE first, one per line (see memmerge(1))", cxxopts::value<std::string>(), "FILE");
 	o.add_options("Output")
 	    ("json", "print the mergemem.memmerge/1 JSON document");
 	mmcli::add_common_options(o, "Output", "say which backend, mode and session settings were used");
@@ -139,6 +140,12 @@ int main(int argc, char** argv)
 			                          ") and only root can start it — run memmerge as root");
 	}
 	mmcli::raise_nofile();
+	// A configuration file that selects nothing (as shipped) is not an error
+	// for the nightly service: there is nothing to do yet.
+	if (r.count("config") && !r.count("pids") && !r.count("all") && !r.count("user") && !r.count("name")) {
+		tool.err(r["config"].as<std::string>() + " selects no processes (add a name or user line) — nothing to do");
+		return Exit::ok;
+	}
 	auto sel = mmcli::select_or_die(tool, mmcli::selection_from(tool, r));
 	MergeReport m;
 	m.backend = (*backend)->name();

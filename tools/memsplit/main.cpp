@@ -223,7 +223,8 @@ static int diff_cmd(mmcli::Tool& tool, int argc, char** argv)
 	cxxopts::Options o("memsplit diff", "Report copy-on-write breaks since a snapshot.");
 	o.add_options("Diff")("file", "snapshot", cxxopts::value<std::string>())(
 	    "pages", "list every broken page, with the bytes that differ from a still-merged sibling")(
-	    "json", "print the mergemem.memsplit/1 JSON document")(
+	    "format", "table (default), json or prometheus (node_exporter textfile)", cxxopts::value<std::string>(), "FORMAT")(
+	    "json", "print the mergemem.memsplit/1 JSON document (--format json)")(
 	    "backend", "auto, kmod (/dev/mergemem) or procfs", cxxopts::value<std::string>()->default_value("auto"), "NAME");
 	mmcli::add_common_options(o, "Diff", "say more");
 	o.custom_help("FILE [options]");
@@ -236,6 +237,9 @@ static int diff_cmd(mmcli::Tool& tool, int argc, char** argv)
 	}
 	if (!r.count("file"))
 		tool.die(Exit::usage, "diff: which snapshot? (memsplit diff FILE)");
+	const std::string format = r.count("json") ? "json" : r.count("format") ? r["format"].as<std::string>() : "table";
+	if (format != "table" && format != "json" && format != "prometheus")
+		tool.die(Exit::usage, "--format '" + format + "': expected table, json or prometheus");
 	auto path = r["file"].as<std::string>();
 	auto snap = read_snapshot(path);
 	if (!snap) {
@@ -248,7 +252,10 @@ static int diff_cmd(mmcli::Tool& tool, int argc, char** argv)
 	auto rep = diff_snapshot(*snap, r.count("pages") > 0, kmod.get());
 	if (!rep)
 		tool.die(Exit::usage, path + ": " + rep.error().context);
-	std::fputs((r.count("json") ? render_split_json(*rep) : render_split_table(*rep, r.count("pages") > 0)).c_str(),
+	std::fputs((format == "json"         ? render_split_json(*rep)
+	            : format == "prometheus" ? render_split_prometheus(*rep)
+	                                     : render_split_table(*rep, r.count("pages") > 0))
+	               .c_str(),
 	           stdout);
 	return rep->gone.empty() ? Exit::ok : Exit::partial;
 }

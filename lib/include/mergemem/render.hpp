@@ -38,6 +38,18 @@ struct RenderOptions {
 [[nodiscard]] std::string summary_line(const Report& r);
 // The "mergemem.memdup/1" document, pretty-printed with a trailing newline.
 [[nodiscard]] std::string render_json(const Report& r, const RenderOptions& o);
+// The node_exporter textfile-collector format (Prometheus text 0.0.4):
+// mergemem_memdup_* gauges per process (labels pid, comm, user) and in
+// total, each with HELP and TYPE lines.
+[[nodiscard]] std::string render_prometheus(const Report& r);
+
+// Prometheus text-format helpers shared by the tools' renderers.
+namespace prom {
+// A label value with \, " and newlines escaped.
+[[nodiscard]] std::string label(std::string_view v);
+// "# HELP name help\n# TYPE name gauge\n".
+[[nodiscard]] std::string header(std::string_view name, std::string_view help);
+} // namespace prom
 [[nodiscard]] std::string list_columns();
 
 } // namespace mergemem

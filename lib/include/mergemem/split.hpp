@@ -24,6 +24,7 @@ struct BrokenPage {
 struct SplitRow {
 	pid_t pid = 0;
 	std::string comm;
+	std::string user;
 	uint64_t merged_then = 0;   // pages on shared frames in the snapshot
 	uint64_t broken = 0;        // of those, now on a frame of their own
 	int64_t ksm_then = 0, ksm_now = 0; // ksm_merging_pages + ksm_zero_pages
@@ -41,6 +42,7 @@ struct SplitGone {
 };
 
 struct SplitReport {
+	size_t page_size = 4096;
 	double seconds = 0;         // since the snapshot
 	bool pfn_visible = false;   // page-level detail available
 	uint64_t merged_then = 0, broken = 0;
@@ -57,5 +59,8 @@ struct SplitReport {
 [[nodiscard]] Result<SplitReport> diff_snapshot(const Snapshot& s, bool want_pages, int kmod_fd = -1);
 [[nodiscard]] std::string render_split_table(const SplitReport& r, bool pages);
 [[nodiscard]] std::string render_split_json(const SplitReport& r);
+// The node_exporter textfile-collector format: mergemem_memsplit_* gauges,
+// per process (labels pid, comm, user) and in total, with HELP and TYPE.
+[[nodiscard]] std::string render_split_prometheus(const SplitReport& r);
 
 } // namespace mergemem

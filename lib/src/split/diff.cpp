@@ -89,6 +89,7 @@ Result<SplitReport> diff_snapshot(const Snapshot& s, bool want_pages, int kmod_f
 	                  .count();
 	rep.seconds = double(int64_t(now_ns) - int64_t(s.time_ns)) / 1e9;
 	const size_t psz = s.page_size;
+	rep.page_size = psz;
 
 	struct Live {
 		const SnapProcess* sp;
@@ -170,6 +171,7 @@ Result<SplitReport> diff_snapshot(const Snapshot& s, bool want_pages, int kmod_f
 		SplitRow row;
 		row.pid = l.sp->pid;
 		row.comm = l.sp->comm;
+		row.user = user_name(l.sp->uid);
 		row.ksm_then = l.sp->ksm_merging;
 		row.ksm_now = [&] {
 			auto t = read_target_ksm(l.proc);
