@@ -8,23 +8,63 @@ long_options() {
 	"$1" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u
 }
 
-@test "every long option of each tool is in its man page and bash completion" {
+# in_completion SHELL TOOL OPTION: the option is offered by that shell's completion.
+in_completion() {
+	local f
+	case $1 in
+	bash) f=completions/bash/$2 ;;
+	zsh) f=completions/zsh/_$2 ;;
+	fish) f=completions/fish/$2.fish ;;
+	esac
+	case $1 in
+	fish) grep -qE -- "-l ${3#--}( |\$)" "$f" ;;
+	zsh) grep -qE -- "(\(|\)|'|,|^|[[:space:]])${3}(=|\[|\}|'|[[:space:]])" "$f" ;;
+	*) grep -qw -- "$3" "$f" ;;
+	esac
+}
+
+@test "every long option of each tool is in its man page and in the bash, zsh and fish completions" {
 	missing=""
 	for tool in memdup memmerge; do
 		man=$(sed 's/\\//g' man/$tool.1)
 		for opt in $(long_options "$BUILD/tools/$tool"); do
 			grep -qE -- "${opt}([^a-z-]|$)" <<<"$man" || missing+=" $tool.1:$opt"
-			grep -qw -- "$opt" completions/bash/$tool || missing+=" bash/$tool:$opt"
+			for sh in bash zsh fish; do
+				in_completion $sh $tool "$opt" || missing+=" $sh/$tool:$opt"
+			done
 		done
 	done
 	man=$(sed 's/\\//g' man/memsplit.1)
 	for sub in snapshot diff watch; do
 		for opt in $("$BUILD/tools/memsplit" $sub --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
 			grep -qE -- "${opt}([^a-z-]|$)" <<<"$man" || missing+=" memsplit.1:$sub:$opt"
-			grep -qw -- "$opt" completions/bash/memsplit || missing+=" bash/memsplit:$sub:$opt"
+			for sh in bash zsh fish; do
+				in_completion $sh memsplit "$opt" || missing+=" $sh/memsplit:$sub:$opt"
+			done
 		done
 	done
 	[ -z "$missing" ] || { echo "missing:$missing"; false; }
+}
+
+@test "the drift check itself catches a missing option" {
+	! in_completion fish memdup --no-such-option
+	! in_completion zsh memdup --no-such-option
+	! in_completion bash memdup --no-such-option
+	in_completion zsh memdup --format
+	in_completion fish memsplit --interval
+}
+
+@test "the zsh completions parse, and the fish completions offer values" {
+	for f in completions/zsh/_*; do zsh -n "$f"; done
+	run fish -c 'source completions/fish/memdup.fish; complete -C "memdup --format "'
+	[ "$status" -eq 0 ]
+	[ "$(cut -f1 <<<"$output" | sort | tr '\n' ' ')" = "json prometheus table " ]
+	run fish -c 'source completions/fish/memmerge.fish; complete -C "memmerge --mode "'
+	[ "$(cut -f1 <<<"$output" | tr '\n' ' ')" = "madvise prctl " ]
+	run fish -c 'source completions/fish/memsplit.fish; complete -C "memsplit "'
+	[[ "$output" == *$'snapshot\t'* && "$output" == *$'diff\t'* && "$output" == *$'watch\t'* ]]
+	run fish -c 'source completions/fish/memsplit.fish; complete -C "memsplit diff --f"'
+	[ "$(cut -f1 <<<"$output")" = "--format" ]
 }
 
 @test "man pages render without groff warnings" {

@@ -22,7 +22,40 @@ using namespace mergemem;
 
 void Tool::err(std::string_view msg) const
 {
-	std::fprintf(stderr, "%s: %.*s\n", name.c_str(), int(msg.size()), msg.data());
+	// The prefix in bold red on a terminal, as GCC and systemctl do.
+	if (color_err)
+		std::fprintf(stderr, "\033[1;31m%s:\033[0m %.*s\n", name.c_str(), int(msg.size()), msg.data());
+	else
+		std::fprintf(stderr, "%s: %.*s\n", name.c_str(), int(msg.size()), msg.data());
+}
+
+bool use_color(int fd, const std::string& when)
+{
+	if (when == "always")
+		return true;
+	if (when == "never")
+		return false;
+	const char* no = std::getenv("NO_COLOR");
+	const char* term = std::getenv("TERM");
+	return isatty(fd) && !(no && *no) && !(term && std::string_view(term) == "dumb");
+}
+
+void setup_color(Tool& t, const cxxopts::ParseResult& r)
+{
+	std::string when = r.count("color") ? r["color"].as<std::string>() : "auto";
+	if (when != "auto" && when != "always" && when != "never")
+		t.die(usage, "--color '" + when + "': expected auto, always or never");
+	t.color_out = use_color(STDOUT_FILENO, when);
+	t.color_err = use_color(STDERR_FILENO, when);
+}
+
+std::string bold_header(const Tool& t, std::string s)
+{
+	if (!t.color_out || s.empty())
+		return s;
+	size_t nl = s.find('\n');
+	s.insert(nl == std::string::npos ? s.size() : nl, "\033[0m");
+	return "\033[1m" + s;
 }
 
 void Tool::info(std::string_view msg) const
@@ -166,7 +199,8 @@ void add_common_options(cxxopts::Options& o, const std::string& group, const std
 	    ("q,quiet", "no progress line")
 	    ("v,verbose", verbose_help)
 	    ("h,help", "show this help and exit")
-	    ("V,version", "show the version and exit");
+	    ("V,version", "show the version and exit")
+	    ("color", "colour: auto (a terminal, no NO_COLOR), always or never", cxxopts::value<std::string>()->implicit_value("always"), "WHEN");
 }
 
 namespace {
@@ -265,6 +299,7 @@ cxxopts::ParseResult start(Tool& t, cxxopts::Options& o, int argc, char** argv, 
 		std::exit(ok);
 	}
 	t.verbose = r.count("verbose") > 0;
+	setup_color(t, r);
 	set_log([&t](LogLevel l, std::string_view m) {
 		if (l != LogLevel::debug || t.verbose)
 			t.err(m);

@@ -18,6 +18,8 @@ enum Exit : int { ok = 0, partial = 1, usage = 2, fatal = 3 };
 struct Tool {
 	std::string name;
 	bool verbose = false;
+	bool color_out = false;  // standard output gets colour (--color, a terminal, no NO_COLOR)
+	bool color_err = false;  // standard error does
 	void err(std::string_view msg) const;   // "name: msg" on stderr
 	void info(std::string_view msg) const;  // only with -v
 	[[noreturn]] void die(int code, std::string_view msg) const;
@@ -35,7 +37,15 @@ mergemem::Selection select_or_die(const Tool& t, const mergemem::Criteria& c);
 std::string skip_message(const mergemem::Skipped& s);
 std::string failure_hint(const mergemem::Error& e);
 
-// -q, -v, -h and -V, in `group`.
+// --color[=WHEN]: always, never or auto (only on a terminal, and never
+// when NO_COLOR is set to anything, or TERM is dumb).
+[[nodiscard]] bool use_color(int fd, const std::string& when);
+// Sets t.color_out and t.color_err from --color (exits 2 on a bad WHEN).
+void setup_color(Tool& t, const cxxopts::ParseResult& r);
+// The first line of s (a table's header) in bold, when colour is on.
+[[nodiscard]] std::string bold_header(const Tool& t, std::string s);
+
+// -q, -v, -h, -V and --color, in `group`.
 void add_common_options(cxxopts::Options& o, const std::string& group, const std::string& verbose_help);
 // Parses argv with the PID operands; answers --help and --version (exit 0);
 // sets tool.verbose and routes the library's log to stderr.

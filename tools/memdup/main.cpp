@@ -63,6 +63,7 @@ int main(int argc, char** argv)
 	}
 	ropt.raw_bytes = r.count("bytes") > 0;
 	ropt.headings = r.count("noheadings") == 0;
+	ropt.color = tool.color_out;
 	ScanOptions sopt;
 	sopt.threads = r.count("jobs") ? r["jobs"].as<unsigned>() : std::max(1u, std::thread::hardware_concurrency());
 	if (sopt.threads == 0 || sopt.threads > 1024)

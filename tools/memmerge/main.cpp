@@ -194,6 +194,7 @@ int main(int argc, char** argv)
 			tool.die(Exit::fatal, "could not scan the processes");
 		RenderOptions ro;
 		ro.columns = default_process_columns();
+		ro.color = tool.color_out;
 		if (r.count("json"))
 			std::fputs(render_json(*pre, ro).c_str(), stdout);
 		else
@@ -232,7 +233,17 @@ int main(int argc, char** argv)
 	}
 	if (req.merge && !opted.empty() && !g_signal) {
 		wopt.estimate = m.estimate;
+		// A progress line on a terminal only, never in a log or a pipe.
+		const bool progress = isatty(STDERR_FILENO) && !r.count("quiet");
+		if (progress)
+			wopt.progress = [&](int64_t merged, uint64_t scans, double secs) {
+				std::fprintf(stderr, "\r\033[K%s: merging: %s of about %s, %llu full scans, %.1f s", tool.name.c_str(),
+				             human_bytes(uint64_t(std::max<int64_t>(merged, 0)) * m.page_size).c_str(),
+				             human_bytes(m.estimate * m.page_size).c_str(), (unsigned long long)scans, secs);
+			};
 		auto res = merge_and_watch(opted, wopt);
+		if (progress)
+			std::fputs("\r\033[K", stderr);
 		if (!res && res.error().code == ECANCELED && g_signal)
 			die_of(tool, g_signal.load());
 		if (!res)
@@ -270,7 +281,7 @@ int main(int argc, char** argv)
 			if (row.pid == pid)
 				refuse(pid, row.comm, "gone",
 				       "pid " + std::to_string(pid) + " (" + row.comm + "): exited during the merge — not counted");
-	std::fputs((r.count("json") ? render_merge_json(m) : render_merge_table(m)).c_str(), stdout);
+	std::fputs((r.count("json") ? render_merge_json(m) : mmcli::bold_header(tool, render_merge_table(m))).c_str(), stdout);
 	std::fflush(stdout);
 	if (int sig = g_signal.load())
 		die_of(tool, sig);

@@ -231,6 +231,7 @@ static int diff_cmd(mmcli::Tool& tool, int argc, char** argv)
 	o.positional_help("");
 	o.parse_positional({"file"});
 	auto r = mmcli::parse_or_die(tool, o, argc, argv);
+	mmcli::setup_color(tool, r);
 	if (r.count("help")) {
 		std::fputs(o.help({"Diff"}).c_str(), stdout);
 		std::exit(Exit::ok);
@@ -254,7 +255,7 @@ static int diff_cmd(mmcli::Tool& tool, int argc, char** argv)
 		tool.die(Exit::usage, path + ": " + rep.error().context);
 	std::fputs((format == "json"         ? render_split_json(*rep)
 	            : format == "prometheus" ? render_split_prometheus(*rep)
-	                                     : render_split_table(*rep, r.count("pages") > 0))
+	                                     : mmcli::bold_header(tool, render_split_table(*rep, r.count("pages") > 0)))
 	               .c_str(),
 	           stdout);
 	return rep->gone.empty() ? Exit::ok : Exit::partial;

@@ -4,6 +4,7 @@
 #pragma once
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct WatchOptions {
 	std::chrono::milliseconds timeout{60000};
 	uint64_t estimate = 0;                    // pages expected to merge (0: unknown)
 	const std::atomic<int>* stop = nullptr;   // a caught signal number, or 0
+	// Called about five times a second: pages merged so far, full scans
+	// since the start, seconds elapsed.
+	std::function<void(int64_t merged, uint64_t full_scans, double seconds)> progress;
 };
 
 struct WatchResult {

@@ -29,6 +29,7 @@ struct RenderOptions {
 	std::vector<Column> columns;
 	bool raw_bytes = false;     // --bytes: plain byte counts
 	bool headings = true;
+	bool color = false;         // header lines in bold (the tool decides: a terminal, no NO_COLOR)
 	std::string tool = "memdup";
 	std::string backend = "procfs";
 };

@@ -50,6 +50,7 @@ Result<WatchResult> merge_and_watch(const std::vector<const Process*>& targets, 
 	uint64_t stable_from = g0->full_scans;
 	double cpu_mark = cpu0;
 	auto mark = t0;
+	auto last_progress = t0;
 	for (;;) {
 		if (o.stop && o.stop->load()) {
 			w.ended = "interrupted";
@@ -64,6 +65,10 @@ Result<WatchResult> merge_and_watch(const std::vector<const Process*>& targets, 
 		for (auto* p : targets) {
 			auto t = read_target_ksm(*p);
 			sum += t.merging + t.zero;
+		}
+		if (g && o.progress && clock::now() - last_progress >= std::chrono::milliseconds(200)) {
+			last_progress = clock::now();
+			o.progress(sum, g->full_scans - g0->full_scans, std::chrono::duration<double>(last_progress - t0).count());
 		}
 		if (g) {
 			if (sum != last_sum) {

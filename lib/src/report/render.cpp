@@ -61,7 +61,7 @@ std::string cell(uint64_t pages, const RenderOptions& o, size_t psz)
 }
 
 std::string render_grid(const std::vector<std::string>& headers, const std::vector<bool>& right,
-                        const std::vector<std::vector<std::string>>& rows, bool headings)
+                        const std::vector<std::vector<std::string>>& rows, bool headings, bool bold = false)
 {
 	std::vector<size_t> w(headers.size(), 0);
 	if (headings)
@@ -87,8 +87,13 @@ std::string render_grid(const std::vector<std::string>& headers, const std::vect
 			l.pop_back();
 		out += l + '\n';
 	};
-	if (headings)
+	if (headings) {
 		line(headers);
+		if (bold) {
+			out.insert(out.size() - 1, "\033[0m");
+			out.insert(0, "\033[1m");
+		}
+	}
 	for (auto& r : rows)
 		line(r);
 	return out;
@@ -186,7 +191,7 @@ std::string render_table(const Report& r, const RenderOptions& o)
 			                cell(m.counts.duplicate_pages, o, psz), cell(m.counts.savings_pages, o, psz),
 			                cell(m.counts.zero_pages, o, psz), cell(m.counts.present_pages - m.counts.anon_pages, o, psz)});
 		out += render_grid({"MAPPING", "PROCS", "ANON", "DUP", "SAVINGS", "ZERO", "FILE"},
-		                   {false, true, true, true, true, true, true}, rows, o.headings);
+		                   {false, true, true, true, true, true, true}, rows, o.headings, o.color);
 	} else {
 		std::vector<const ProcessRow*> sorted;
 		for (auto& p : r.per_process)
@@ -213,7 +218,7 @@ std::string render_table(const Report& r, const RenderOptions& o)
 			}
 			rows.push_back(std::move(row));
 		}
-		out += render_grid(headers, right, rows, o.headings);
+		out += render_grid(headers, right, rows, o.headings, o.color);
 	}
 	if (!r.top.empty()) {
 		out += '\n';
@@ -226,7 +231,7 @@ std::string render_table(const Report& r, const RenderOptions& o)
 			                std::to_string(t.frames), std::to_string(t.processes), cell(t.savings, o, psz), ex});
 		}
 		out += render_grid({"CONTENT", "COPIES", "FRAMES", "PROCS", "SAVINGS", "EXAMPLES"},
-		                   {false, true, true, true, true, false}, rows, o.headings);
+		                   {false, true, true, true, true, false}, rows, o.headings, o.color);
 	}
 	return out;
 }
