@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-cli test-asan test-guest test-fuzz fuzz torture kmod demo bench install clean
+.PHONY: all deps build run test test-unit test-cli test-asan test-guest test-fuzz fuzz torture deb test-deb kmod demo bench install clean
 
 all: build
 
@@ -31,6 +31,7 @@ test: deps build
 	$(MAKE) torture
 	$(MAKE) test-guest
 	$(MAKE) test-fuzz
+	$(MAKE) test-deb
 
 # Every parser of outside input under libFuzzer: briefly in the test suite,
 # for longer with make fuzz (FUZZ_RUNS executions per harness, at most
@@ -52,6 +53,15 @@ torture: deps
 	cmake -S . -B $(ASAN_BUILD) -DMERGEMEM_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	./tests/torture/torture.py $(ASAN_BUILD) --scale $(TORTURE_SCALE)
+
+# Debian packages (mergemem, libmergemem-dev, mergemem-dkms) in build-deb/.
+deb:
+	./scripts/install-deps.sh build deb
+	./scripts/make-deb.sh build-deb
+
+# Install them with apt, smoke-test every tool, purge them again.
+test-deb: deb
+	./tests/deb/run.sh build-deb
 
 # mergemem.ko against the installed Debian kernel's headers, booted under QEMU.
 test-guest: build
@@ -87,4 +97,4 @@ install: build
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz build-deb
