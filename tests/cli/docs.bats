@@ -87,8 +87,16 @@ in_completion() {
 		complete_words() { COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; _memmerge; printf "%s\n" "${COMPREPLY[@]}"; }
 		echo "[mode]"; complete_words memmerge --mode ""
 		echo "[backend]"; complete_words memmerge --backend k
+		source completions/bash/memsplit
+		complete_words() { COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; _memsplit; printf "%s\n" "${COMPREPLY[@]}"; }
+		echo "[sub]"; complete_words memsplit s
+		echo "[format]"; complete_words memsplit diff --format p
+		echo "[color]"; complete_words memsplit watch --color n
+		echo "[end]"
 	'
 	[ "$status" -eq 0 ]
+	[[ "$output" == *"[sub]"$'\n'"snapshot"$'\n'* ]]
+	[[ "$output" == *"[format]"$'\n'"prometheus"$'\n'"[color]"$'\n'"never"$'\n'"[end]"* ]]
 	[[ "$output" == *"[by]"*"process"*"mapping"* ]]
 	[[ "$output" == *"[pid]"$'\n'"1"$'\n'* ]]
 	[[ "$output" == *"[mode]"$'\n'"prctl"$'\n'"madvise"$'\n'"[backend]"$'\n'"kmod"* ]]
