@@ -297,10 +297,10 @@ class Torture:
             self.check_victims(f"inject {state} end", vs)
             for v in vs:
                 v.kill()
-        self.tally("inject", f"{runs} memmerge runs, {injections} injections into 7 states "
+        self.tally("inject", f"{runs} memmerge runs, {injections} injections into {len(states)} states "
                    f"({refused} refusals: target stopped or gone), signals sent during each, "
                    f"{bad} bad runs, {time.monotonic() - t0:.0f} s")
-        if injections < 200 * self.scale:
+        if len(states) == 7 and injections < 200 * self.scale:
             self.fail("inject", f"only {injections} injections (want >= {200 * self.scale})")
 
     def suite_kill(self):
