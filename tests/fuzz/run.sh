@@ -16,7 +16,8 @@ CXX=clang++-16
 flags="-std=c++2b -O1 -g -Wno-macro-redefined -D__cpp_concepts=202002L -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=all -Ilib/include -Ilib/src -Ikmod"
 srcs="lib/src/procfs/parse.cpp lib/src/select/pidlist.cpp lib/src/split/snapshot.cpp lib/src/util/error.cpp
-      lib/src/util/fd.cpp lib/src/report/analyze.cpp lib/src/scan/hash.cpp lib/src/scan/locator.cpp"
+      lib/src/util/fd.cpp lib/src/report/analyze.cpp lib/src/scan/hash.cpp lib/src/scan/locator.cpp
+      lib/src/select/select.cpp lib/src/procfs/read.cpp lib/src/util/log.cpp"
 # The hash unit, once per ISA level, as lib/CMakeLists.txt builds it.
 for isa in sse2:1: avx2:2:-mavx2 avx512:3:-mavx512f\ -mavx512bw\ -mavx2; do
 	IFS=: read -r suffix level extra <<<"$isa"
@@ -30,10 +31,13 @@ total_fail=0
 for t in 1 2 3 4 5 6 7 8; do
 	name=${names[$t]}
 	bin=$out/fuzz_$name
-	if [ ! -x "$bin" ] || [ tests/fuzz/fuzz_parsers.cpp -nt "$bin" ]; then
+	stale=0
+	[ -x "$bin" ] || stale=1
+	for f in tests/fuzz/fuzz_parsers.cpp $srcs; do [ "$f" -nt "$bin" ] && stale=1; done
+	if [ "$stale" = 1 ]; then
 		# shellcheck disable=SC2086
 		$CXX $flags -DMM_FUZZ_TARGET=$t tests/fuzz/fuzz_parsers.cpp $srcs \
-			-o "$bin" -lpthread 2>"$out/$name.build.log" || { cat "$out/$name.build.log"; exit 1; }
+			-o "$bin" -lpthread -lproc2 2>"$out/$name.build.log" || { cat "$out/$name.build.log"; exit 1; }
 	fi
 	mkdir -p "$out/corpus_$name"
 	res=$("$bin" -max_total_time="$SECONDS_EACH" -runs="$RUNS" -max_len=65536 "$out/corpus_$name" "tests/fuzz/corpus/$name" 2>&1 | tail -3)
