@@ -40,12 +40,13 @@ for t in 1 2 3 4 5 6 7 8; do
 			-o "$bin" -lpthread -lproc2 2>"$out/$name.build.log" || { cat "$out/$name.build.log"; exit 1; }
 	fi
 	mkdir -p "$out/corpus_$name"
+	t0=$(date +%s.%N)
 	res=$("$bin" -max_total_time="$SECONDS_EACH" -runs="$RUNS" -max_len=65536 "$out/corpus_$name" "tests/fuzz/corpus/$name" 2>&1 | tail -3)
 	runs=$(grep -oE 'Done [0-9]+ runs' <<<"$res" | grep -oE '[0-9]+' || echo 0)
 	if grep -qE "ERROR|SUMMARY|crash-|deadly signal" <<<"$res"; then
 		echo "fuzz $name: FINDING"; echo "$res"; total_fail=$((total_fail + 1))
 	else
-		echo "fuzz $name: $runs executions, 0 findings"
+		echo "fuzz $name: $runs executions in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s, 0 findings"
 		if [ "$RUNS" -gt 0 ] && [ "$runs" -lt "$RUNS" ]; then
 			echo "fuzz $name: stopped by the ${SECONDS_EACH} s limit before $RUNS executions"
 			total_fail=$((total_fail + 1))
