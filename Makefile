@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-cli test-asan test-guest test-fuzz fuzz torture deb test-deb kmod demo bench install clean
+.PHONY: all deps build run test test-unit test-cli test-asan test-guest test-fuzz fuzz torture build-asan deb test-deb kmod demo bench install clean
 
 all: build
 
@@ -49,9 +49,7 @@ fuzz:
 # Fault torture on the ASan + UBSan build: targets signalled during
 # injections, killed under every tool, memmerge interrupted (tallies printed).
 TORTURE_SCALE ?= 1
-torture: deps
-	cmake -S . -B $(ASAN_BUILD) -DMERGEMEM_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
-	cmake --build $(ASAN_BUILD) -j$(JOBS)
+torture: build-asan
 	./tests/torture/torture.py $(ASAN_BUILD) --scale $(TORTURE_SCALE)
 
 # Debian packages (mergemem, libmergemem-dev, mergemem-dkms) in build-deb/.
@@ -81,10 +79,12 @@ test-cli: build
 	BUILD=$(abspath $(BUILD)) bats tests/cli
 
 # The whole suite again under AddressSanitizer + UBSan.
-test-asan: deps
+test-asan: build-asan
+	./tests/run-all.sh $(ASAN_BUILD)
+
+build-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DMERGEMEM_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
-	./tests/run-all.sh $(ASAN_BUILD)
 
 demo: deps build
 	./scripts/demo.sh $(BUILD)

@@ -8,13 +8,11 @@ MEMSPLIT="$BUILD/tools/memsplit"
 PROMTOOL=/var/cache/mergemem/prometheus/usr/bin/promtool
 
 setup() {
-	setup_victims
-	KNOBS_BEFORE=$(ksm_knobs)
+	setup_victims_ksm
 }
 
 teardown() {
-	teardown_victims
-	knobs_unchanged
+	teardown_victims_ksm
 }
 
 # metric NAME [LABELS]: the sample's value in $output.

@@ -64,6 +64,32 @@ knobs_unchanged() {
 	[ "$now" = "$KNOBS_BEFORE" ] || { diff <(echo "$KNOBS_BEFORE") <(echo "$now"); return 1; }
 }
 
+# Puts back every knob that differs from $KNOBS_BEFORE (a test that failed
+# half-way must still leave KSM as found); fails when it had to.
+restore_knobs() {
+	[ -n "${KNOBS_BEFORE:-}" ] && [ "$(ksm_knobs)" != "$KNOBS_BEFORE" ] || return 0
+	local k v
+	while read -r k v; do
+		v=${v#*[}
+		v=${v%%]*}
+		echo "$v" >"$KSM/$k" 2>/dev/null || true
+	done <<<"$KNOBS_BEFORE"
+	echo "the KSM knobs had to be restored" >&2
+	return 1
+}
+
+# setup and teardown for files whose tests may touch KSM: victims, and the
+# knobs as they were, restored (and the test failed) if a test changed them.
+setup_victims_ksm() {
+	setup_victims
+	KNOBS_BEFORE=$(ksm_knobs)
+}
+
+teardown_victims_ksm() {
+	teardown_victims
+	restore_knobs
+}
+
 # Waits until FILE has a line matching PATTERN (up to ~10 s).
 wait_line() {
 	local i

@@ -7,8 +7,7 @@ load helpers
 setup() {
 	[ -e /sys/kernel/mm/ksm/run ] || skip "no KSM in this kernel"
 	[ "$(id -u)" = 0 ] || skip "needs root"
-	setup_victims
-	KNOBS_BEFORE=$(ksm_knobs)
+	setup_victims_ksm
 	# Snapshots go to the test's own directory, never /var/lib/mergemem.
 	printf '#!/bin/sh\nexec "%s" --snapshot "%s/last.snapshot" "$@"\n' "$BUILD/tools/memmerge" "$VDIR" > "$VDIR/memmerge"
 	chmod 0755 "$VDIR/memmerge"
@@ -16,16 +15,7 @@ setup() {
 }
 
 teardown() {
-	teardown_victims
-	# Leave KSM as found even if a test failed half-way.
-	if [ -n "${KNOBS_BEFORE:-}" ] && [ "$(ksm_knobs)" != "$KNOBS_BEFORE" ]; then
-		while read -r k v; do
-			v=${v#*[}; v=${v%%]*}
-			echo "$v" > "$KSM/$k" 2>/dev/null || true
-		done <<<"$KNOBS_BEFORE"
-		echo "teardown had to restore the KSM knobs" >&2
-		return 1
-	fi
+	teardown_victims_ksm
 }
 
 merged_pages() { cat "/proc/$1/ksm_merging_pages"; }

@@ -7,13 +7,11 @@ load helpers
 MEMSPLIT="$BUILD/tools/memsplit"
 
 setup() {
-	setup_victims
-	KNOBS_BEFORE=$(ksm_knobs)
+	setup_victims_ksm
 }
 
 teardown() {
-	teardown_victims
-	knobs_unchanged
+	teardown_victims_ksm
 }
 
 # Two merged instances of a 1000-page table; memmerge writes the snapshot.

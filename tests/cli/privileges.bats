@@ -27,8 +27,7 @@ teardown_file() {
 
 setup() {
 	[ "$(id -u)" = 0 ] || skip "the matrix needs root to create users"
-	setup_victims
-	KNOBS_BEFORE=$(ksm_knobs)
+	setup_victims_ksm
 	UA=$(id -u mmtest-a)
 	UB=$(id -u mmtest-b)
 	# One target per owner, same table: root, a, b, nobody.
@@ -50,10 +49,8 @@ teardown() {
 	kill -USR1 "${ALL[@]}"
 	for f in root a b nobody; do wait_line "$VDIR/s.$f" "verify ok 256" && ok=$((ok + 1)); done
 	teardown_victims
-	# Put back any KSM knob a test touched.
-	if [ "$(ksm_knobs)" != "$KNOBS_BEFORE" ]; then
-		while read -r k v; do echo "${v//[\[\]]/}" >"$KSM/$k" 2>/dev/null || true; done <<<"$KNOBS_BEFORE"
-	fi
+	# One test starts ksmd on purpose (users cannot): put it back, quietly.
+	restore_knobs 2>/dev/null || true
 	[ "$ok" = 4 ]
 }
 

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "cli.hpp"
 
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -205,13 +207,24 @@ void add_common_options(cxxopts::Options& o, const std::string& group, const std
 
 namespace {
 
+// Whether the options table has the long option `name` (cxxopts' own
+// table, not a search of the help text).
+bool has_long_option(const cxxopts::Options& o, std::string_view name)
+{
+	for (auto& g : o.groups())
+		for (auto& d : o.group_help(g).options)
+			if (std::find(d.l.begin(), d.l.end(), name) != d.l.end())
+				return true;
+	return false;
+}
+
 // --config FILE: one long option per line, without its dashes ("name
 // ^php-fpm$", "max-cpu 50"); '#' starts a comment.  The file's options go
 // before the command line's, so the command line wins.
 std::vector<std::string> expand_config(const Tool& t, const cxxopts::Options& o, int argc, char** argv)
 {
 	std::vector<std::string> out(argv, argv + argc);
-	if (o.help().find("--config ") == std::string::npos)
+	if (!has_long_option(o, "config"))
 		return out; // this tool has no --config
 	out.resize(1);
 	std::string path;
@@ -233,7 +246,6 @@ std::vector<std::string> expand_config(const Tool& t, const cxxopts::Options& o,
 		if (!text)
 			t.die(text.error().code == ENOENT ? usage : fatal,
 			      path + ": " + std::strerror(text.error().code) + " — check --config");
-		const std::string help = o.help();
 		size_t lineno = 0, pos = 0;
 		while (pos < text->size()) {
 			size_t nl = text->find('\n', pos);
@@ -252,11 +264,7 @@ std::vector<std::string> expand_config(const Tool& t, const cxxopts::Options& o,
 			std::string key = line.substr(0, sp);
 			std::string value = sp == std::string::npos ? "" : trim(line.substr(sp + 1));
 			const std::string opt = "--" + key;
-			size_t at = help.find(opt);
-			while (at != std::string::npos && at + opt.size() < help.size() && help[at + opt.size()] != ' ' &&
-			       help[at + opt.size()] != '\n')
-				at = help.find(opt, at + 1);
-			if (key == "config" || key == "help" || key == "version" || at == std::string::npos)
+			if (key == "config" || key == "help" || key == "version" || !has_long_option(o, key))
 				t.die(usage, path + ":" + std::to_string(lineno) + ": unknown option '" + key + "' — see " + t.name +
 				                 "(1), CONFIGURATION FILE");
 			out.push_back(opt);
@@ -305,6 +313,19 @@ cxxopts::ParseResult start(Tool& t, cxxopts::Options& o, int argc, char** argv, 
 			t.err(m);
 	});
 	return r;
+}
+
+void catch_stop_signals(void (*handler)(int))
+{
+	sigset_t mask;
+	sigemptyset(&mask);
+	for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+		struct sigaction sa{};
+		sa.sa_handler = handler;
+		sigaction(sig, &sa, nullptr);
+		sigaddset(&mask, sig);
+	}
+	sigprocmask(SIG_UNBLOCK, &mask, nullptr);
 }
 
 void raise_nofile()

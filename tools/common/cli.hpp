@@ -52,6 +52,9 @@ void add_common_options(cxxopts::Options& o, const std::string& group, const std
 cxxopts::ParseResult start(Tool& t, cxxopts::Options& o, int argc, char** argv, const std::vector<std::string>& groups);
 // Parse argv; on a bad option print "name: ...\nTry 'name --help'..." and exit 2.
 cxxopts::ParseResult parse_or_die(const Tool& t, cxxopts::Options& o, int argc, char** argv);
+// SIGINT, SIGTERM and SIGHUP to `handler` (no SA_RESTART), then unblocked:
+// a parent may have blocked them to hand them over race-free.
+void catch_stop_signals(void (*handler)(int));
 // Raise RLIMIT_NOFILE's soft limit to the hard one: each process costs a
 // pidfd and a /proc directory fd for the whole run.
 void raise_nofile();

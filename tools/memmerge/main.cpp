@@ -89,21 +89,6 @@ static void add_options(cxxopts::Options& o)
 	mmcli::add_common_options(o, "Output", "say which backend, mode and session settings were used");
 }
 
-static void take_signals()
-{
-	sigset_t mask;
-	sigemptyset(&mask);
-	for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
-		struct sigaction sa{};
-		sa.sa_handler = on_signal;
-		sigaction(sig, &sa, nullptr);
-		sigaddset(&mask, sig);
-	}
-	// A parent may have blocked them (to hand them over race-free): the
-	// handler is in place, so take them from here on.
-	sigprocmask(SIG_UNBLOCK, &mask, nullptr);
-}
-
 // What to do, from the options: the opt-in request and the session.
 struct Plan {
 	AdviseRequest req;
@@ -221,7 +206,7 @@ int main(int argc, char** argv)
 	cxxopts::Options o("memmerge", "Merge identical pages of a running process set with KSM.");
 	add_options(o);
 	auto r = mmcli::start(tool, o, argc, argv, {"Selection", "Merge", "Output"});
-	take_signals();
+	mmcli::catch_stop_signals(on_signal);
 	Plan plan = plan_from(tool, r);
 	auto backend = make_backend(r["backend"].as<std::string>());
 	if (!backend)

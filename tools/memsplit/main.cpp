@@ -135,15 +135,7 @@ static int watch_cmd(mmcli::Tool& tool, int argc, char** argv)
 	if (!(interval > 0 && interval <= 86400))
 		tool.die(Exit::usage, "--interval: expected seconds, more than 0");
 	const bool js = r.count("json") > 0;
-	sigset_t mask;
-	sigemptyset(&mask);
-	for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
-		struct sigaction sa{};
-		sa.sa_handler = on_signal;
-		sigaction(sig, &sa, nullptr);
-		sigaddset(&mask, sig);
-	}
-	sigprocmask(SIG_UNBLOCK, &mask, nullptr); // as memmerge: the handler is in place
+	mmcli::catch_stop_signals(on_signal);
 	mmcli::raise_nofile();
 	auto sel = mmcli::select_or_die(tool, mmcli::selection_from(tool, r));
 	std::vector<const Process*> procs;

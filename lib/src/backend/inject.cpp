@@ -119,12 +119,11 @@ Result<InjectionSession> InjectionSession::attach(const Process& p)
 	if (!p.check_alive())
 		return err(ESRCH, "exited");
 
-	const std::string no_ptrace = cannot_ptrace_message();
 	auto insn = find_syscall_insn(dir->get());
 	if (!insn) {
 		int e = insn.error().code;
 		if (e == EACCES || e == EPERM)
-			return err(EPERM, no_ptrace);
+			return err(EPERM, cannot_ptrace_message()); // reads Yama's setting: error path only
 		return err(e, insn.error().message());
 	}
 	s->insn = *insn;
@@ -132,7 +131,7 @@ Result<InjectionSession> InjectionSession::attach(const Process& p)
 	if (ptrace(PTRACE_SEIZE, p.pid, nullptr, nullptr) != 0) {
 		int e = errno;
 		if (e == EPERM)
-			return err(EPERM, no_ptrace);
+			return err(EPERM, cannot_ptrace_message()); // reads Yama's setting: error path only
 		return err(e == ESRCH ? ESRCH : e, "PTRACE_SEIZE");
 	}
 	s->attached = true;

@@ -12,7 +12,9 @@ TargetKsm read_target_ksm(const Process& p)
 	TargetKsm t;
 	auto dir = ProcessDir::open(p);
 	auto text = dir ? read_file_at(dir->get(), "ksm_stat") : Result<std::string>(std::unexpected(dir.error()));
-	if (!text || !p.check_alive()) {
+	// A parked process's directory was just verified (start time, not a
+	// zombie) by ProcessDir::open: only an open one needs the pidfd check.
+	if (!text || (!p.parked() && !p.check_alive())) {
 		t.gone = true;
 		return t;
 	}

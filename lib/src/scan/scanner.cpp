@@ -158,11 +158,10 @@ Error proc_error(const Process& p, int code, const std::string& what)
 }
 
 // The process's /proc/PID directory, reopened (and verified) on first need
-// when the selection parked it.
-Result<int> proc_dir(Shared& sh, uint32_t pi)
+// when the selection parked it.  Called with st.mu held.
+Result<int> proc_dir_locked(Shared& sh, uint32_t pi)
 {
 	ProcState& st = *sh.state[pi];
-	std::lock_guard lk(st.mu);
 	if (!st.dir) {
 		auto d = ProcessDir::open(*sh.procs[pi]);
 		if (!d)
@@ -170,6 +169,12 @@ Result<int> proc_dir(Shared& sh, uint32_t pi)
 		st.dir.emplace(std::move(*d));
 	}
 	return st.dir->get();
+}
+
+Result<int> proc_dir(Shared& sh, uint32_t pi)
+{
+	std::lock_guard lk(sh.state[pi]->mu);
+	return proc_dir_locked(sh, pi);
 }
 
 // Closes what reading one process opened, so that a scan of thousands of
@@ -278,13 +283,10 @@ Result<int> mem_fd(Shared& sh, uint32_t pi)
 	ProcState& st = *sh.state[pi];
 	std::lock_guard lk(st.mu);
 	if (!st.memfd) {
-		if (!st.dir) {
-			auto d = ProcessDir::open(*sh.procs[pi]);
-			if (!d)
-				return std::unexpected(d.error());
-			st.dir.emplace(std::move(*d));
-		}
-		st.memfd.reset(::openat(st.dir->get(), "mem", O_RDONLY | O_CLOEXEC));
+		auto dir = proc_dir_locked(sh, pi);
+		if (!dir)
+			return std::unexpected(dir.error());
+		st.memfd.reset(::openat(*dir, "mem", O_RDONLY | O_CLOEXEC));
 		if (!st.memfd)
 			return fail(errno == ENOENT ? ESRCH : errno, "open mem");
 	}
